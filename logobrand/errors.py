@@ -1,0 +1,80 @@
+"""The exception hierarchy of logobrand.
+
+Every error that logobrand raises on purpose derives from :class:`LogoBrandError`, so callers
+can catch one type. Messages name the offending input and say what to do about it.
+
+.. code-block:: text
+
+    LogoBrandError
+    ├── ImageDecodeError        the bytes are not a decodable image
+    │   └── ImageTooLargeError  the image exceeds the pixel limit
+    ├── FetchError              a URL could not be fetched safely
+    ├── DatasetLayoutError      a dataset folder or list file is missing or malformed
+    ├── ModelFormatError        a model directory or config.json is invalid
+    ├── MissingExtraError       an optional dependency is not installed
+    └── InvalidArgumentError    an argument is out of range or of the wrong kind
+"""
+
+from __future__ import annotations
+
+
+class LogoBrandError(Exception):
+    """Base class of every error raised by logobrand."""
+
+
+class ImageDecodeError(LogoBrandError, ValueError):
+    """An input could not be decoded as an image (empty, truncated, not an image)."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image has more pixels than the configured limit (a possible decompression bomb)."""
+
+
+class FetchError(LogoBrandError):
+    """A URL could not be fetched: bad scheme, blocked address, timeout, size or type."""
+
+
+class DatasetLayoutError(LogoBrandError):
+    """A dataset directory, list file or annotation file is missing or malformed."""
+
+
+class ModelFormatError(LogoBrandError):
+    """A model directory, its ``config.json`` or its weights are missing or invalid."""
+
+
+class MissingExtraError(LogoBrandError, ImportError):
+    """An optional dependency is needed; the message names the ``pip install`` to run."""
+
+
+class InvalidArgumentError(LogoBrandError, ValueError):
+    """An argument has an invalid value."""
+
+
+def missing_extra(package: str, extra: str) -> MissingExtraError:
+    """Build the error raised when an optional dependency is absent.
+
+    Args:
+        package: The importable module that is missing, e.g. ``"torch"``.
+        extra: The logobrand extra that provides it, e.g. ``"train"``.
+
+    Returns:
+        A :class:`MissingExtraError` whose message says what to install.
+    """
+    hint = "pip install torch==2.13.0 && " if package == "torch" else ""
+    return MissingExtraError(
+        f"this feature needs '{package}', which is not installed; "
+        f"install it with: {hint}pip install 'logobrand[{extra}]'"
+    )
+
+
+__all__ = [
+    "DatasetLayoutError",
+    "FetchError",
+    "ImageDecodeError",
+    "ImageTooLargeError",
+    "InvalidArgumentError",
+    "LogoBrandError",
+    "MissingExtraError",
+    "ModelFormatError",
+    "missing_extra",
+]
