@@ -1,0 +1,203 @@
+"""The model registry: ``register_model``, ``create_model``, ``list_models``.
+
+Built-in architectures live one per module in :mod:`logobrand.models` and register themselves
+with the :func:`register_model` decorator when imported. Third-party packages add models through
+the ``logobrand.models`` entry-point group; each entry point names a module (or a callable) whose
+import registers its models.
+
+Importing this module does not import torch: the built-in architecture modules are imported on
+the first call to :func:`list_models`, :func:`get_model_spec` or :func:`create_model`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, TypeVar
+
+from logobrand.errors import InvalidArgumentError, MissingExtraError, missing_extra
+
+_BUILTIN_MODULES = (
+    "logobrand.models.scratch_cnn",
+    "logobrand.models.resnet18_v2",
+    "logobrand.models.efficientnet_lite0",
+)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model wants its input: the metadata a set of weights carries.
+
+    Attributes:
+        input_size: Side of the square input, in pixels.
+        mean: Per-channel mean subtracted from RGB values scaled to ``[0, 1]``.
+        std: Per-channel standard deviation that the centred values are divided by.
+        resize: ``"squash"`` resizes the whole photo to ``input_size`` x ``input_size``,
+            ignoring its aspect ratio (every training photo gets the same geometry, which
+            defuses the squashed-positives trap in Logos-32plus).
+    """
+
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    resize: str = "squash"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dictionary."""
+        return {
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize": self.resize,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Build from :meth:`to_dict` output; raises ``KeyError``/``ValueError`` when invalid."""
+        mean = tuple(float(v) for v in data["mean"])
+        std = tuple(float(v) for v in data["std"])
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError("mean and std need 3 values each, std > 0")
+        size = int(data["input_size"])
+        if size < 8:
+            raise ValueError(f"input_size {size} is too small")
+        resize = str(data.get("resize", "squash"))
+        if resize != "squash":
+            raise ValueError(f"unknown resize policy {resize!r}")
+        return cls(size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), resize)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry.
+
+    Attributes:
+        name: The registry name, e.g. ``"efficientnet_lite0"``.
+        builder: ``builder(num_classes, pretrained, **kwargs)`` returns a ``torch.nn.Module``
+            that maps a normalised ``(N, 3, S, S)`` float tensor to ``(N, num_classes)`` logits.
+        preprocessing: The input the model expects.
+        pretrained_source: Where pretrained weights come from, for humans (no download ever).
+        description: One line for ``logobrand models``.
+    """
+
+    name: str
+    builder: Callable[..., Any]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    pretrained_source: str = ""
+    description: str = ""
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_LOADED = False
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def register_model(
+    name: str | None = None,
+    *,
+    preprocessing: Preprocessing | None = None,
+    pretrained_source: str = "",
+    description: str = "",
+) -> Callable[[F], F]:
+    """Register a model builder under ``name`` (the function's name by default).
+
+    Example:
+        >>> from logobrand.models import register_model, Preprocessing
+        >>> @register_model("tiny_demo", preprocessing=Preprocessing(input_size=32))
+        ... def tiny_demo(num_classes: int, pretrained: bool | str = False):
+        ...     import torch
+        ...     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(num_classes))
+    """
+
+    def decorator(fn: F) -> F:
+        key = name or fn.__name__
+        doc_line = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        _REGISTRY[key] = ModelSpec(
+            name=key,
+            builder=fn,
+            preprocessing=preprocessing or Preprocessing(),
+            pretrained_source=pretrained_source,
+            description=description or doc_line,
+        )
+        return fn
+
+    return decorator
+
+
+def _load_plugins() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    try:
+        importlib.import_module("torch")
+    except ImportError as exc:
+        raise missing_extra("torch", "train") from exc
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    for ep in entry_points(group="logobrand.models"):
+        loaded = ep.load()
+        if callable(loaded) and not isinstance(loaded, type):
+            loaded()
+    _LOADED = True
+
+
+def list_models() -> list[str]:
+    """Return the sorted names of every registered model (built-in and plugins)."""
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Return the :class:`ModelSpec` registered as ``name``.
+
+    Raises:
+        InvalidArgumentError: ``name`` is not registered; the message lists what is.
+    """
+    _load_plugins()
+    if name not in _REGISTRY:
+        raise InvalidArgumentError(
+            f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def create_model(
+    name: str, num_classes: int, pretrained: bool | str | Path = False, **kwargs: Any
+) -> Any:
+    """Build a registered model.
+
+    Args:
+        name: A name from :func:`list_models`.
+        num_classes: Size of the output layer.
+        pretrained: ``False`` for random initialisation, ``True`` for the model's bundled
+            offline weights, or a path to a local weights file (safetensors, or a
+            ``torch.save`` state dict loaded with ``weights_only=True``).
+        **kwargs: Passed to the builder.
+
+    Returns:
+        A ``torch.nn.Module``.
+    """
+    if num_classes < 1:
+        raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
+    spec = get_model_spec(name)
+    return spec.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
+
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MissingExtraError",
+    "ModelSpec",
+    "Preprocessing",
+    "create_model",
+    "get_model_spec",
+    "list_models",
+    "register_model",
+]
