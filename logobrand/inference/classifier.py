@@ -1,0 +1,370 @@
+"""``LogoClassifier``: load a model directory and recognise brands in photos (no torch).
+
+Example:
+    >>> # from logobrand.inference import LogoClassifier
+    >>> # clf = LogoClassifier.from_pretrained("runs/exp1/model")
+    >>> # clf.predict("photo.jpg")
+    >>> # Prediction(brand='adidas', score=0.97, top_k=(('adidas', 0.97), ...), source='photo.jpg')
+    >>> # for result in clf.predict_batch(paths, batch_size=32, progress=True):
+    >>> #     print(result.to_dict())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.images import ImageInput, describe_source, load_image
+from logobrand.inference.config import (
+    CONFIG_NAME,
+    ModelConfig,
+    copy_model_files,
+    leftover_backups,
+    write_model_dir,
+)
+from logobrand.inference.onnx import ORT_ERRORS, create_session, usable_cpu_count
+from logobrand.inference.pipeline import run_pipeline
+from logobrand.inference.prediction import Failure, Prediction, make_prediction
+from logobrand.transforms import preprocess
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "_default"
+"""Where the bundled default model lives (``logobrand/_default``: config.json + model.onnx)."""
+
+_DEFAULT_NAMES = ("default",)
+
+
+class LogoClassifier:
+    """Recognise FlickrLogos-32 style brands in photos with an ONNX model on the CPU.
+
+    Build one with :meth:`from_pretrained`. Instances are safe to share between threads.
+
+    Example:
+        >>> # clf = LogoClassifier.from_pretrained("my-model")
+        >>> # clf.labels[:3]
+        >>> # ['HP', 'adidas', 'aldi']
+        >>> # clf.predict(open("photo.jpg", "rb").read()).brand
+        >>> # 'adidas'
+    """
+
+    def __init__(self, session: ort.InferenceSession, config: ModelConfig, directory: Path) -> None:
+        """Wrap an open session; prefer :meth:`from_pretrained`, which validates both."""
+        self._session = session
+        self._config = config
+        self._directory = directory
+        self._input_name = session.get_inputs()[0].name
+        outputs = [o.name for o in session.get_outputs()]
+        self._output_name = "logits" if "logits" in outputs else outputs[0]
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_dir: str | os.PathLike[str] | None = None,
+        *,
+        threads: int | None = None,
+    ) -> LogoClassifier:
+        """Load a model directory (or the bundled default model).
+
+        Args:
+            name_or_dir: A model directory written by :meth:`save_pretrained` or
+                :func:`~logobrand.inference.save_model_dir`; ``None`` or ``"default"`` for the
+                model bundled with the package.
+            threads: ONNX Runtime intra-op threads (default: every usable core).
+
+        Returns:
+            The classifier.
+
+        Raises:
+            ModelFormatError: The directory is missing or invalid, or the ONNX model does not
+                fit the config (input not ``(N, 3, S, S)`` float32 with ``S =
+                preprocessing.input_size``, or output width != number of labels).
+
+        Example:
+            >>> # clf = LogoClassifier.from_pretrained("runs/exp1/model", threads=2)
+        """
+        if name_or_dir is None or (isinstance(name_or_dir, str) and name_or_dir in _DEFAULT_NAMES):
+            directory = DEFAULT_MODEL_DIR
+            if not (directory / CONFIG_NAME).is_file():
+                raise ModelFormatError(
+                    "no bundled model ships with this version of logobrand yet; pass the path "
+                    "of a model directory, e.g. LogoClassifier.from_pretrained('runs/x/model')"
+                )
+        else:
+            directory = Path(name_or_dir)
+            if not directory.is_dir():
+                backups = leftover_backups(directory)
+                hint = (
+                    f"; an interrupted save left the previous copy at {backups[0]}: run "
+                    f"logobrand.inference.recover_model_dir({str(directory)!r}) to restore it"
+                    if backups
+                    else "; pass a directory written by save_model_dir or save_pretrained"
+                )
+                raise ModelFormatError(f"model directory {directory} does not exist{hint}")
+        config = ModelConfig.load(directory)
+        session = create_session(directory / config.onnx_file, threads=threads)
+        _check_session(session, config, directory / config.onnx_file)
+        return cls(session, config, directory)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Copy this model to ``directory`` atomically (with the current config).
+
+        The ONNX file (and the safetensors weights, when the source has them) are copied and
+        ``config.json`` is written from :attr:`config`, so calibration changes made with
+        :meth:`with_calibration` are saved.
+
+        Returns:
+            The directory path.
+
+        Example:
+            >>> # clf.with_calibration(threshold=0.8).save_pretrained("strict-model")
+        """
+        source = self._directory
+        config = self._config
+        names = [config.onnx_file]
+        weights = config.weights_file
+        files = {"onnx": config.onnx_file}
+        if weights is not None and (source / weights).is_file():
+            names.append(weights)
+            files["weights"] = weights
+        config = dataclasses.replace(config, files=files)
+
+        def writer(tmp: Path) -> None:
+            copy_model_files(source, tmp, names)
+            config.save(tmp)
+
+        return write_model_dir(directory, writer)
+
+    def with_calibration(
+        self, *, temperature: float | None = None, threshold: float | None = None
+    ) -> LogoClassifier:
+        """Return a classifier sharing this ONNX session with another temperature/threshold.
+
+        Example:
+            >>> # strict = clf.with_calibration(threshold=0.9)
+        """
+        changes: dict[str, Any] = {}
+        if temperature is not None:
+            changes["temperature"] = temperature
+        if threshold is not None:
+            changes["threshold"] = threshold
+        config = dataclasses.replace(self._config, **changes)
+        return LogoClassifier(self._session, config, self._directory)
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's :class:`~logobrand.inference.config.ModelConfig`."""
+        return self._config
+
+    @property
+    def labels(self) -> list[str]:
+        """Class labels in output order (``"no-logo"`` included)."""
+        return list(self._config.labels)
+
+    @property
+    def directory(self) -> Path:
+        """The model directory this classifier was loaded from."""
+        return self._directory
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The underlying ``onnxruntime.InferenceSession``."""
+        return self._session
+
+    def __repr__(self) -> str:
+        cfg = self._config
+        return (
+            f"LogoClassifier({str(self._directory)!r}, architecture={cfg.architecture!r}, "
+            f"labels={len(cfg.labels)}, input_size={cfg.preprocessing.input_size}, "
+            f"threshold={cfg.threshold:g}, temperature={cfg.temperature:g})"
+        )
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def predict_logits(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on preprocessed inputs.
+
+        Args:
+            batch: ``(N, 3, S, S)`` float array from :func:`logobrand.transforms.preprocess`.
+
+        Returns:
+            ``(N, C)`` float32 logits, columns in :attr:`labels` order.
+
+        Raises:
+            InvalidArgumentError: ``batch`` has the wrong shape.
+
+        Example:
+            >>> # clf.predict_logits(np.zeros((2, 3, 224, 224), np.float32)).shape  # (2, 33)
+        """
+        size = self._config.preprocessing.input_size
+        arr = np.asarray(batch)
+        if arr.ndim != 4 or arr.shape[1:] != (3, size, size):
+            raise InvalidArgumentError(
+                f"batch has shape {arr.shape}; expected (N, 3, {size}, {size}) as produced by "
+                "logobrand.transforms.preprocess"
+            )
+        if arr.shape[0] == 0:
+            return np.zeros((0, len(self._config.labels)), dtype=np.float32)
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        out = self._session.run([self._output_name], {self._input_name: arr})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def preprocess(self, image: ImageInput) -> np.ndarray:
+        """Decode one input and turn it into a ``(3, S, S)`` float32 model input.
+
+        Raises:
+            ImageDecodeError: The input is not a decodable image (the message names it).
+        """
+        pre = self._config.preprocessing
+        pixels = load_image(image, draft_size=2 * pre.input_size)
+        return preprocess(pixels, pre)
+
+    def predict(self, image: ImageInput, *, top_k: int = 5) -> Prediction:
+        """Recognise the brand in one photo.
+
+        Args:
+            image: A path, an ``http(s)`` URL, encoded bytes, a PIL image or an RGB array.
+            top_k: Number of ``(label, probability)`` pairs in :attr:`Prediction.top_k`.
+
+        Returns:
+            A :class:`~logobrand.inference.prediction.Prediction`; ``brand`` is ``None`` when
+            no brand reaches the model's threshold.
+
+        Raises:
+            ImageDecodeError: The input cannot be decoded (the message names it).
+            ImageTooLargeError: The image has too many pixels.
+            FetchError: A URL could not be fetched.
+
+        Example:
+            >>> # clf.predict("photo.jpg", top_k=3).brand
+            >>> # 'heineken'
+        """
+        _check_top_k(top_k)
+        x = self.preprocess(image)
+        logits = self.predict_logits(x[None])
+        return self._decide(logits[0], describe_source(image), top_k)
+
+    def predict_batch(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        batch_size: int = 32,
+        workers: int | None = None,
+        top_k: int = 5,
+        progress: bool = False,
+    ) -> Iterator[Prediction | Failure]:
+        """Recognise brands in many photos, streaming results in input order.
+
+        Decoding runs in ``workers`` threads, overlapped with inference; memory stays bounded
+        (about three batches) however long ``images`` is, so a generator of millions of
+        paths is fine. An input that cannot be decoded yields a
+        :class:`~logobrand.inference.prediction.Failure` at its position; the others go on.
+
+        Args:
+            images: Any iterable of inputs accepted by :meth:`predict`.
+            batch_size: Images per ONNX run.
+            workers: Decoding threads (default: every usable core).
+            top_k: As in :meth:`predict`.
+            progress: Show a progress bar on stderr.
+
+        Returns:
+            An iterator of ``Prediction`` or ``Failure``, one per input, in order.
+
+        Raises:
+            InvalidArgumentError: ``batch_size``, ``workers`` or ``top_k`` is invalid.
+
+        Example:
+            >>> # results = list(clf.predict_batch(["a.jpg", "b.png"], batch_size=16))
+            >>> # [r.brand for r in results if r.ok]
+        """
+        _check_top_k(top_k)
+        for name, value in (("batch_size", batch_size), ("workers", workers)):
+            if value is None and name == "workers":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+        n_workers = workers if workers is not None else usable_cpu_count()
+
+        def make_result(source: str, row: np.ndarray) -> Prediction:
+            return self._decide(row, source, top_k)
+
+        return run_pipeline(
+            self.predict_logits,
+            images,
+            self.preprocess,
+            batch_size,
+            n_workers,
+            make_result=make_result,
+            describe=describe_source,
+            progress=progress,
+        )
+
+    def _decide(self, logits: np.ndarray, source: str, top_k: int) -> Prediction:
+        cfg = self._config
+        return make_prediction(
+            logits,
+            cfg.labels,
+            temperature=cfg.temperature,
+            threshold=cfg.threshold,
+            top_k=top_k,
+            source=source,
+        )
+
+
+def _check_top_k(top_k: int) -> None:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise InvalidArgumentError(f"top_k must be an integer >= 0, got {top_k!r}")
+
+
+def _check_session(session: ort.InferenceSession, config: ModelConfig, path: Path) -> None:
+    """Check that the ONNX model's input and output fit ``config``."""
+    size = config.preprocessing.input_size
+    n_labels = len(config.labels)
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelFormatError(
+            f"{path} has {len(inputs)} inputs; expected one input 'images' (N, 3, {size}, "
+            f"{size}): re-export it with save_model_dir"
+        )
+    meta = inputs[0]
+    shape = list(meta.shape)
+    fixed = [d if isinstance(d, int) else None for d in shape]
+    if meta.type != "tensor(float)" or len(shape) != 4 or fixed[1:] != [3, size, size]:
+        raise ModelFormatError(
+            f"{path}: input {meta.name!r} is {meta.type} {shape}; the config "
+            f"({CONFIG_NAME} preprocessing.input_size={size}) needs float32 (N, 3, {size}, "
+            f"{size}): fix input_size in {CONFIG_NAME} or re-export the model"
+        )
+    if fixed[0] is not None:
+        raise ModelFormatError(
+            f"{path}: input {meta.name!r} has a fixed batch size {fixed[0]}; re-export it with "
+            "a dynamic batch axis (save_model_dir does)"
+        )
+    outputs = session.get_outputs()
+    out = next((o for o in outputs if o.name == "logits"), outputs[0])
+    width = out.shape[-1] if out.shape else None
+    if not isinstance(width, int):
+        x = np.zeros((1, 3, size, size), dtype=np.float32)
+        try:
+            result = session.run([out.name], {meta.name: x})[0]
+        except ORT_ERRORS as exc:
+            raise ModelFormatError(f"{path}: the model fails on a test input: {exc}") from exc
+        width = result.shape[-1] if result.ndim == 2 else None
+    if width != n_labels:
+        raise ModelFormatError(
+            f"{path}: output {out.name!r} has width {width} but {CONFIG_NAME} lists "
+            f"{n_labels} labels; the labels do not belong to this model: fix 'labels' or "
+            "re-save the model"
+        )
+
+
+__all__ = ["DEFAULT_MODEL_DIR", "LogoClassifier"]

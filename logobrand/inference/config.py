@@ -1,0 +1,497 @@
+"""The model directory format: ``config.json`` (:class:`ModelConfig`) and atomic directory swaps.
+
+A *model directory* holds everything needed to run a trained model without torch::
+
+    my-model/
+    ├── config.json         ModelConfig.to_dict(): labels, preprocessing, calibration
+    ├── model.onnx          input "images" (N, 3, S, S) float32 -> output "logits" (N, C)
+    └── model.safetensors   the torch state_dict (optional for inference)
+
+Directories are replaced atomically (:func:`write_model_dir`): the new content is written to a
+hidden temporary sibling (``.my-model.tmp-*``), the previous directory is renamed to a hidden
+backup (``.my-model.old-*``), the new one is renamed into place and the backup is deleted. If
+the process dies between the two renames, ``my-model`` is missing but both complete copies
+survive; :func:`recover_model_dir` puts the previous copy back (and
+:meth:`LogoClassifier.from_pretrained <logobrand.inference.LogoClassifier.from_pretrained>`
+says so in its error message).
+
+Example:
+    >>> from logobrand.models.registry import Preprocessing
+    >>> cfg = ModelConfig(architecture="scratch_cnn", labels=("adidas", "no-logo"),
+    ...                   preprocessing=Preprocessing(input_size=64))
+    >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from logobrand._io import atomic_write_json
+from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.inference.prediction import NO_LOGO
+from logobrand.models.registry import Preprocessing
+
+FORMAT_VERSION = 1
+"""The ``format_version`` written to and accepted in ``config.json``."""
+
+CONFIG_NAME = "config.json"
+ONNX_NAME = "model.onnx"
+WEIGHTS_NAME = "model.safetensors"
+DEFAULT_FILES: Mapping[str, str] = {"onnx": ONNX_NAME, "weights": WEIGHTS_NAME}
+
+_REQUIRED = (
+    "format_version",
+    "architecture",
+    "labels",
+    "preprocessing",
+    "temperature",
+    "threshold",
+    "files",
+)
+_OPTIONAL = ("target_precision", "training")
+
+
+def _default_files() -> dict[str, str]:
+    return dict(DEFAULT_FILES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The content of a model directory's ``config.json``.
+
+    Attributes:
+        architecture: Registry name of the network (``logobrand.models.list_models()``).
+        labels: Class labels in output index order; contains ``"no-logo"``.
+        preprocessing: How to turn a photo into the network input.
+        temperature: Softmax temperature from calibration (> 0; 1.0 = uncalibrated).
+        threshold: Minimum brand probability for a brand to be reported, in ``[0, 1]``.
+        target_precision: The logo precision the threshold was chosen for (informational).
+        files: File names inside the directory: ``"onnx"`` (required) and ``"weights"``.
+        training: Free-form JSON summary of how the model was trained.
+        format_version: Version of this format; only ``1`` exists.
+
+    Example:
+        >>> cfg = ModelConfig(architecture="resnet18_v2", labels=("HP", "no-logo"))
+        >>> cfg.brands
+        ('HP',)
+    """
+
+    architecture: str
+    labels: tuple[str, ...]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    temperature: float = 1.0
+    threshold: float = 0.5
+    target_precision: float = 0.98
+    files: dict[str, str] = field(default_factory=_default_files)
+    training: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "files", dict(self.files))
+        object.__setattr__(self, "training", dict(self.training))
+        problem = _validate(self)
+        if problem is not None:
+            name, message = problem
+            raise InvalidArgumentError(f"ModelConfig.{name}: {message}")
+
+    @property
+    def brands(self) -> tuple[str, ...]:
+        """The labels other than ``"no-logo"``, in index order."""
+        return tuple(label for label in self.labels if label != NO_LOGO)
+
+    @property
+    def onnx_file(self) -> str:
+        """File name of the ONNX model inside the directory."""
+        return self.files["onnx"]
+
+    @property
+    def weights_file(self) -> str | None:
+        """File name of the safetensors weights, or ``None`` when the directory has none."""
+        return self.files.get("weights")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready content of ``config.json``."""
+        return {
+            "format_version": self.format_version,
+            "architecture": self.architecture,
+            "labels": list(self.labels),
+            "preprocessing": self.preprocessing.to_dict(),
+            "temperature": float(self.temperature),
+            "threshold": float(self.threshold),
+            "target_precision": float(self.target_precision),
+            "files": dict(self.files),
+            "training": dict(self.training),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = CONFIG_NAME) -> ModelConfig:
+        """Build and validate a config from parsed ``config.json`` content.
+
+        Args:
+            data: The parsed JSON object.
+            source: The file it came from, used in error messages.
+
+        Raises:
+            ModelFormatError: A field is missing, unknown, of the wrong type or out of range;
+                the message names ``source`` and the field.
+
+        Example:
+            >>> try:
+            ...     ModelConfig.from_dict({"format_version": 2})
+            ... except ModelFormatError as exc:
+            ...     print(str(exc)[:44])
+            config.json: unsupported format_version 2 (
+        """
+
+        def bad(name: str, message: str) -> ModelFormatError:
+            return ModelFormatError(
+                f"{source}: field {name!r} {message}; fix the file or re-save the model "
+                "with logobrand (save_model_dir / LogoClassifier.save_pretrained)"
+            )
+
+        if not isinstance(data, dict):
+            raise ModelFormatError(
+                f"{source}: expected a JSON object, got {type(data).__name__}; "
+                "a model directory's config.json is written by save_model_dir"
+            )
+        version = data.get("format_version")
+        if "format_version" in data and (isinstance(version, bool) or version != FORMAT_VERSION):
+            raise ModelFormatError(
+                f"{source}: unsupported format_version {version!r} (this logobrand reads "
+                f"version {FORMAT_VERSION}); upgrade logobrand or re-export the model"
+            )
+        for name in _REQUIRED:
+            if name not in data:
+                raise bad(name, "is missing")
+        unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+        if unknown:
+            raise bad(
+                unknown[0],
+                f"is not part of format_version {FORMAT_VERSION} (allowed: "
+                f"{', '.join(_REQUIRED + _OPTIONAL)}); put free-form information under 'training'",
+            )
+        arch = data["architecture"]
+        if not isinstance(arch, str) or not arch:
+            raise bad("architecture", "must be a non-empty string")
+        labels = data["labels"]
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise bad("labels", "must be a list of strings")
+        pre_data = data["preprocessing"]
+        if not isinstance(pre_data, dict):
+            raise bad("preprocessing", "must be an object")
+        try:
+            pre = Preprocessing.from_dict(pre_data)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise bad("preprocessing", f"is invalid ({type(exc).__name__}: {exc})") from exc
+        numbers: dict[str, float] = {}
+        for name in ("temperature", "threshold", "target_precision"):
+            if name not in data:
+                continue
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad(name, f"must be a number, got {value!r}")
+            numbers[name] = float(value)
+        files = data["files"]
+        if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+        ):
+            raise bad("files", "must be an object mapping names to file names")
+        training = data.get("training", {})
+        if not isinstance(training, dict):
+            raise bad("training", "must be an object")
+        try:
+            return cls(
+                architecture=arch,
+                labels=tuple(labels),
+                preprocessing=pre,
+                files=files,
+                training=training,
+                temperature=numbers.get("temperature", 1.0),
+                threshold=numbers.get("threshold", 0.5),
+                target_precision=numbers.get("target_precision", 0.98),
+            )
+        except InvalidArgumentError as exc:
+            # __post_init__ reports "ModelConfig.<field>: <message>"
+            text = str(exc).removeprefix("ModelConfig.")
+            name, _, message = text.partition(": ")
+            raise bad(name, message) from exc
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> ModelConfig:
+        """Read and validate ``<directory>/config.json``.
+
+        Raises:
+            ModelFormatError: The file is missing, is not JSON or is invalid.
+
+        Example:
+            >>> try:
+            ...     ModelConfig.load("no/such/dir")
+            ... except ModelFormatError as exc:
+            ...     print(str(exc)[:31])
+            no config.json in no/such/dir;
+        """
+        path = Path(directory) / CONFIG_NAME
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ModelFormatError(
+                f"no {CONFIG_NAME} in {directory}; pass a model directory written by "
+                "save_model_dir or LogoClassifier.save_pretrained"
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"cannot read {path}: {exc}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFormatError(
+                f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                "fix the file or re-save the model"
+            ) from exc
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``<directory>/config.json`` atomically and return its path.
+
+        Raises:
+            InvalidArgumentError: ``training`` holds values that JSON cannot represent.
+        """
+        try:
+            payload = self.to_dict()
+            json.dumps(payload, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"ModelConfig.training must hold plain JSON values (str, number, bool, None, "
+                f"list, dict): {exc}"
+            ) from exc
+        return atomic_write_json(Path(directory) / CONFIG_NAME, payload)
+
+
+def _validate(cfg: ModelConfig) -> tuple[str, str] | None:
+    """Return ``(field, problem)`` for the first invalid field, or ``None``."""
+    if isinstance(cfg.format_version, bool) or cfg.format_version != FORMAT_VERSION:
+        return "format_version", f"must be {FORMAT_VERSION}, got {cfg.format_version!r}"
+    if not isinstance(cfg.architecture, str) or not cfg.architecture:
+        return "architecture", "must be a non-empty string"
+    labels = cfg.labels
+    if not labels:
+        return "labels", "is empty; list the class labels in output order"
+    if not all(isinstance(x, str) and x for x in labels):
+        return "labels", "must be non-empty strings"
+    duplicated = sorted({x for x in labels if labels.count(x) > 1})
+    if duplicated:
+        return "labels", f"has duplicated entries {duplicated}; each label must appear once"
+    if NO_LOGO not in labels:
+        return "labels", f"lacks {NO_LOGO!r}; the no-logo class is required"
+    if len(labels) < 2:
+        return "labels", "needs at least one brand besides 'no-logo'"
+    if not isinstance(cfg.preprocessing, Preprocessing):
+        return "preprocessing", "must be a Preprocessing"
+    numbers = {
+        "temperature": cfg.temperature,
+        "threshold": cfg.threshold,
+        "target_precision": cfg.target_precision,
+    }
+    for name, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return name, f"must be a number, got {value!r}"
+        if not math.isfinite(value):
+            return name, f"must be finite, got {value!r}"
+    if not cfg.temperature > 0:
+        return "temperature", f"must be > 0, got {cfg.temperature!r}"
+    if not 0.0 <= cfg.threshold <= 1.0:
+        return "threshold", f"must be in [0, 1], got {cfg.threshold!r}"
+    if not 0.0 < cfg.target_precision <= 1.0:
+        return "target_precision", f"must be in (0, 1], got {cfg.target_precision!r}"
+    if "onnx" not in cfg.files:
+        return "files", "lacks the 'onnx' entry naming the ONNX model file"
+    for key, name in cfg.files.items():
+        if not isinstance(name, str) or not _is_plain_file_name(name):
+            return "files", (
+                f"entry {key!r} = {name!r} must be a plain file name inside the model directory"
+            )
+    return None
+
+
+def _is_plain_file_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+
+
+# ----------------------------------------------------------------------------------------------
+# Atomic directory replacement
+# ----------------------------------------------------------------------------------------------
+
+_TMP_TAG = ".tmp-"
+_OLD_TAG = ".old-"
+
+
+def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
+    """Create or replace ``directory`` atomically with what ``writer`` puts in a fresh folder.
+
+    ``writer(tmp)`` fills a new hidden sibling folder. Only when it returns is the new folder
+    swapped into place: the previous ``directory`` (if any) is renamed to a hidden backup, the
+    new folder is renamed to ``directory`` and the backup is deleted. An exception at any step
+    leaves the previous ``directory`` intact (a failed second rename is rolled back); a hard
+    crash between the renames leaves the backup, which :func:`recover_model_dir` restores.
+
+    Args:
+        directory: The model directory to create or replace. If it exists it must be a model
+            directory (contain ``config.json``) or be empty, so that a typo cannot replace an
+            unrelated folder.
+        writer: Called with the temporary folder; must write every file of the new directory.
+
+    Returns:
+        The directory path.
+
+    Raises:
+        InvalidArgumentError: ``directory`` exists and is a file or an unrelated folder.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> write_model_dir(root / "m", lambda tmp: (tmp / "config.json").write_text("{}")).name
+        'm'
+    """
+    target = Path(directory)
+    if target.exists() or target.is_symlink():
+        if not target.is_dir() or target.is_symlink():
+            raise InvalidArgumentError(
+                f"{target} exists and is not a directory; choose another destination"
+            )
+        if not (target / CONFIG_NAME).exists() and any(target.iterdir()):
+            raise InvalidArgumentError(
+                f"{target} exists and is not a model directory (no {CONFIG_NAME}); refusing to "
+                "replace it: choose a new or empty folder"
+            )
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=parent))
+    try:
+        writer(tmp)
+        for path in tmp.iterdir():
+            _fsync_file(path)
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _swap_into_place(new: Path, target: Path) -> None:
+    parent = target.parent
+    if not target.exists():
+        os.replace(new, target)
+        _fsync_dir(parent)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}{_OLD_TAG}", dir=parent))
+    backup.rmdir()  # only reserve a unique name
+    os.replace(target, backup)  # step 1: previous copy -> backup
+    try:
+        os.replace(new, target)  # step 2: new copy -> target
+    except BaseException:
+        os.replace(backup, target)  # roll back step 1
+        raise
+    _fsync_dir(parent)
+    shutil.rmtree(backup, ignore_errors=True)  # step 3: drop the previous copy
+
+
+def leftover_backups(directory: str | os.PathLike[str]) -> list[Path]:
+    """Return backups of ``directory`` left by an interrupted swap, newest first."""
+    target = Path(directory)
+    if not target.parent.is_dir():
+        return []
+    found = [
+        p
+        for p in target.parent.glob(f".{target.name}{_OLD_TAG}*")
+        if p.is_dir() and (p / CONFIG_NAME).exists()
+    ]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def recover_model_dir(directory: str | os.PathLike[str]) -> Path | None:
+    """Repair ``directory`` after a crash in the middle of :func:`write_model_dir`.
+
+    If ``directory`` is missing and a backup of it exists, the newest backup is renamed back
+    into place (the save that crashed is lost; run it again). Leftover temporary folders
+    (incomplete new copies) are deleted, as are backups once ``directory`` exists.
+
+    Args:
+        directory: The model directory that a save was writing.
+
+    Returns:
+        The directory if it exists after recovery, else ``None``.
+
+    Example:
+        >>> recover_model_dir("never/saved") is None
+        True
+    """
+    target = Path(directory)
+    backups = leftover_backups(target)
+    if not target.exists() and backups:
+        os.replace(backups.pop(0), target)
+        _fsync_dir(target.parent)
+    if target.exists():
+        for old in backups:
+            shutil.rmtree(old, ignore_errors=True)
+    if target.parent.is_dir():
+        for tmp in target.parent.glob(f".{target.name}{_TMP_TAG}*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target if target.exists() else None
+
+
+def copy_model_files(source: Path, destination: Path, names: Sequence[str]) -> None:
+    """Copy the named files of a model directory (helper for ``save_pretrained``)."""
+    for name in names:
+        src = source / name
+        if not src.is_file():
+            raise ModelFormatError(
+                f"{src} is missing; the model directory {source} is incomplete: re-save it"
+            )
+        shutil.copyfile(src, destination / name)
+
+
+def _fsync_file(path: Path) -> None:
+    if not path.is_file():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_FILES",
+    "FORMAT_VERSION",
+    "ONNX_NAME",
+    "WEIGHTS_NAME",
+    "ModelConfig",
+    "copy_model_files",
+    "leftover_backups",
+    "recover_model_dir",
+    "write_model_dir",
+]

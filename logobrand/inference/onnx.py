@@ -1,0 +1,168 @@
+"""ONNX Runtime sessions tuned for CPU inference (no torch needed).
+
+Example:
+    >>> from logobrand.inference.onnx import create_session, usable_cpu_count
+    >>> usable_cpu_count() >= 1
+    True
+    >>> # session = create_session("my-model/model.onnx")   # intra-op threads = usable cores
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import onnxruntime as ort
+
+from logobrand.errors import InvalidArgumentError, ModelFormatError, missing_extra
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    """Exception classes ONNX Runtime raises for unreadable or invalid models."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = (
+        "Fail",
+        "InvalidArgument",
+        "InvalidGraph",
+        "InvalidProtobuf",
+        "NoSuchFile",
+        "NoModel",
+        "NotImplemented",
+        "RuntimeException",
+        "EngineError",
+    )
+    found: list[type[BaseException]] = [RuntimeError, OSError]
+    for name in names:
+        cls = getattr(state, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+ORT_ERRORS: tuple[type[BaseException], ...] = _ort_errors()
+"""What ``onnxruntime`` raises for bad models or inputs (its exceptions are not typed)."""
+
+
+def usable_cpu_count() -> int:
+    """Return the number of CPU cores this process may run on.
+
+    Uses ``os.sched_getaffinity`` where available (it honours taskset, cgroup cpusets and
+    container limits that pin the process), else ``os.cpu_count()``.
+    """
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is not None:
+        try:
+            return max(1, len(getaffinity(0)))
+        except OSError:
+            pass
+    return max(1, os.cpu_count() or 1)
+
+
+def create_session(
+    onnx_path: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    allow_spinning: bool = True,
+) -> ort.InferenceSession:
+    """Open an ONNX model for CPU inference.
+
+    Settings: intra-op threads = ``threads`` (default: :func:`usable_cpu_count`), one inter-op
+    thread, sequential execution, all graph optimisations, ``CPUExecutionProvider`` only.
+
+    Args:
+        onnx_path: The ``.onnx`` file.
+        threads: Intra-op thread count; ``None`` uses every usable core.
+        allow_spinning: Let idle ORT threads busy-wait for the next task (lowest latency);
+            ``False`` frees the cores for other work, such as decoding the next batch.
+
+    Returns:
+        An ``onnxruntime.InferenceSession``; ``session.run`` is thread-safe.
+
+    Raises:
+        ModelFormatError: The file is missing or is not a loadable ONNX model.
+        InvalidArgumentError: ``threads`` is < 1.
+
+    Example:
+        >>> # sess = create_session("model.onnx", threads=2)
+        >>> # logits = sess.run(["logits"], {"images": batch})[0]
+    """
+    if threads is not None and (isinstance(threads, bool) or threads < 1):
+        raise InvalidArgumentError(f"threads must be >= 1 or None, got {threads!r}")
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise ModelFormatError(
+            f"ONNX model {path} not found; the model directory is incomplete: re-save it "
+            "with save_model_dir or LogoClassifier.save_pretrained"
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads if threads is not None else usable_cpu_count()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if allow_spinning else "0"
+    )
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except ORT_ERRORS as exc:
+        raise ModelFormatError(
+            f"cannot load ONNX model {path}: {exc}; re-export it with save_model_dir"
+        ) from exc
+
+
+def quantize_dynamic(
+    onnx_in: str | os.PathLike[str],
+    onnx_out: str | os.PathLike[str],
+    *,
+    per_channel: bool = False,
+) -> Path:
+    """Write a dynamically quantised (int8 weights) copy of an ONNX model.
+
+    Whether the quantised model is accurate and fast enough is for a benchmark to decide;
+    this is only the conversion. The output is written atomically.
+
+    Args:
+        onnx_in: The float32 model.
+        onnx_out: Where to write the quantised model.
+        per_channel: Quantise weights per output channel (more accurate, a bit slower).
+
+    Returns:
+        ``onnx_out`` as a ``Path``.
+
+    Raises:
+        MissingExtraError: ``onnx`` (needed by ``onnxruntime.quantization``) is absent.
+        ModelFormatError: ``onnx_in`` is missing or cannot be quantised.
+
+    Example:
+        >>> # quantize_dynamic("m/model.onnx", "m/model.int8.onnx")
+    """
+    src = Path(onnx_in)
+    dst = Path(onnx_out)
+    if not src.is_file():
+        raise ModelFormatError(f"ONNX model {src} not found; nothing to quantise")
+    try:
+        import onnx  # noqa: F401  (onnxruntime.quantization needs it)
+        from onnxruntime.quantization import QuantType
+        from onnxruntime.quantization import quantize_dynamic as _quantize
+    except ImportError as exc:
+        raise missing_extra("onnx", "train") from exc
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    errors: tuple[type[BaseException], ...] = (*ORT_ERRORS, ValueError)
+    try:
+        _quantize(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=per_channel)
+        os.replace(tmp, dst)
+    except errors as exc:
+        raise ModelFormatError(f"cannot quantise {src}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
+__all__ = ["ORT_ERRORS", "create_session", "quantize_dynamic", "usable_cpu_count"]

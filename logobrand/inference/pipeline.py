@@ -1,0 +1,158 @@
+"""Streaming batched inference: parallel decoding overlapped with model runs, in input order.
+
+How it works: the input iterable is consumed lazily, one batch at a time. Each item of a batch
+is decoded and preprocessed by a thread pool (Pillow and OpenCV release the GIL, so threads
+run in parallel). While the calling thread runs the model on batch *k* (ONNX Runtime also
+releases the GIL), the pool is already decoding batches *k+1* .. *k+prefetch*. At most
+``prefetch + 1`` batches are in memory at any time, so an iterator of millions of paths is
+fine. Results come out strictly in input order; an item that fails to decode yields a
+:class:`~logobrand.inference.prediction.Failure` at its position and the others go on.
+
+Example:
+    >>> import numpy as np
+    >>> runner = lambda batch: batch.reshape(len(batch), -1)[:, :2]
+    >>> decode = lambda x: np.full((1, 1, 2), float(x), np.float32)
+    >>> make = lambda src, row: float(row[0])
+    >>> list(run_pipeline(runner, [1, 2, 3], decode, 2, 1, make_result=make))
+    [1.0, 2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from logobrand.errors import InvalidArgumentError
+from logobrand.images import describe_source
+from logobrand.inference.prediction import Failure
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def _check_positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def run_pipeline(
+    session_runner: Callable[[np.ndarray], np.ndarray],
+    sources: Iterable[S],
+    decode_fn: Callable[[S], np.ndarray],
+    batch_size: int,
+    workers: int,
+    *,
+    make_result: Callable[[str, np.ndarray], R],
+    describe: Callable[[Any], str] = describe_source,
+    prefetch: int = 2,
+    progress: bool = False,
+    total: int | None = None,
+    desc: str = "predict",
+) -> Iterator[R | Failure]:
+    """Decode, batch and run ``sources`` through a model; yield one result per input, in order.
+
+    Args:
+        session_runner: Maps a stacked ``(N, ...)`` float32 batch to ``(N, C)`` outputs.
+        sources: Any iterable (a list, a generator, a file of paths); consumed lazily.
+        decode_fn: Turns one source into one model input array (decode + preprocess). Runs in
+            worker threads. Any exception it raises becomes a :class:`Failure` for that item
+            (the error type and message are kept, so nothing is dropped silently).
+        batch_size: Inputs per model run.
+        workers: Decoding threads.
+        make_result: Builds the result of a successful item from its description and its
+            output row.
+        describe: Short description of a source for results and failures.
+        prefetch: Batches decoded ahead of the one being run (memory bound:
+            ``(prefetch + 1) * batch_size`` decoded inputs).
+        progress: Show a ``tqdm`` progress bar (on stderr).
+        total: Number of inputs, for the progress bar; defaults to ``len(sources)`` when
+            ``sources`` has a length.
+        desc: Progress bar label.
+
+    Yields:
+        ``make_result(...)`` for each decoded input, or a :class:`Failure`, in input order.
+
+    Raises:
+        InvalidArgumentError: ``batch_size``, ``workers`` or ``prefetch`` is < 1 (raised at
+            the first ``next()``).
+        Exception: Whatever ``session_runner`` raises (a model error is not a per-item
+            problem, so it stops the run).
+    """
+    _check_positive("batch_size", batch_size)
+    _check_positive("workers", workers)
+    _check_positive("prefetch", prefetch)
+    if total is None and hasattr(sources, "__len__"):
+        total = len(sources)  # type: ignore[arg-type]
+
+    from tqdm.auto import tqdm
+
+    iterator = iter(sources)
+    pending: deque[list[tuple[str, Future[np.ndarray] | BaseException]]] = deque()
+    bar = tqdm(total=total, disable=not progress, unit="img", desc=desc)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="logobrand-decode")
+
+    def submit_next() -> bool:
+        chunk = list(itertools.islice(iterator, batch_size))
+        if not chunk:
+            return False
+        jobs: list[tuple[str, Future[np.ndarray] | BaseException]] = []
+        for src in chunk:
+            try:
+                name = describe(src)
+            except Exception as exc:  # a describe() bug must not hide the item
+                name = f"<{type(src).__name__}>"
+                jobs.append((name, exc))
+                continue
+            jobs.append((name, pool.submit(decode_fn, src)))
+        pending.append(jobs)
+        return True
+
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) <= prefetch:
+                exhausted = not submit_next()
+            if not pending:
+                break
+            jobs = pending.popleft()
+            arrays: list[np.ndarray] = []
+            slots: list[int] = []
+            results: list[R | Failure | None] = [None] * len(jobs)
+            for position, (name, job) in enumerate(jobs):
+                if isinstance(job, BaseException):
+                    results[position] = Failure.from_exception(name, job)
+                    continue
+                try:
+                    arrays.append(job.result())
+                    slots.append(position)
+                # Per-item isolation boundary: any decode error is reported as a Failure.
+                except Exception as exc:
+                    results[position] = Failure.from_exception(name, exc)
+            if arrays:
+                outputs = session_runner(np.stack(arrays))
+                if len(outputs) != len(slots):
+                    raise RuntimeError(
+                        f"the model returned {len(outputs)} rows for a batch of {len(slots)}"
+                    )
+                for row, position in zip(outputs, slots, strict=True):
+                    results[position] = make_result(jobs[position][0], row)
+            bar.update(len(jobs))
+            for result in results:
+                assert result is not None
+                yield result
+    finally:
+        for jobs in pending:
+            for _, job in jobs:
+                if isinstance(job, Future):
+                    job.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+
+
+__all__ = ["run_pipeline"]
