@@ -1,0 +1,89 @@
+"""Shared pytest fixtures: tiny generated images and the path of ../shared/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+"""The read-only real data (``../shared/data`` relative to the repository root)."""
+
+
+class ImageWriter:
+    """Writes tiny deterministic images for tests (smooth colour fields, so JPEG keeps them)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _target(self, path: str | Path) -> Path:
+        target = Path(path)
+        if not target.is_absolute():
+            target = self.root / target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def array(self, size: tuple[int, int] = (24, 32), seed: int = 0) -> np.ndarray:
+        """An RGB ``uint8`` image of ``size`` = (height, width), different for every seed."""
+        rng = np.random.default_rng(seed)
+        coarse = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+        height, width = size
+        return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+
+    def image(
+        self,
+        path: str | Path,
+        *,
+        size: tuple[int, int] = (24, 32),
+        seed: int = 0,
+        quality: int = 95,
+    ) -> Path:
+        """Write an image (format from the suffix: .jpg, .png, ...) and return its path."""
+        target = self._target(path)
+        bgr = cv2.cvtColor(self.array(size, seed), cv2.COLOR_RGB2BGR)
+        params = (
+            [cv2.IMWRITE_JPEG_QUALITY, quality]
+            if target.suffix.lower() in (".jpg", ".jpeg")
+            else []
+        )
+        ok, data = cv2.imencode(target.suffix, bgr, params)
+        assert ok, target
+        target.write_bytes(data.tobytes())
+        return target
+
+    def reencode(
+        self, source: Path, path: str | Path, *, quality: int = 60, scale: float = 1.0
+    ) -> Path:
+        """Write a re-encoded (optionally resized) JPEG copy of ``source``."""
+        target = self._target(path)
+        bgr = cv2.imread(str(source))
+        if scale != 1.0:
+            height, width = bgr.shape[:2]
+            size = (round(width * scale), round(height * scale))
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok, target
+        target.write_bytes(data.tobytes())
+        return target
+
+    def corrupt(self, path: str | Path) -> Path:
+        """Write a file with an image name whose bytes are not an image."""
+        target = self._target(path)
+        target.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+        return target
+
+
+@pytest.fixture
+def tmp_images(tmp_path: Path) -> ImageWriter:
+    """Write tiny images under ``tmp_path``: ``tmp_images.image("a/b.jpg", seed=1)``."""
+    return ImageWriter(tmp_path)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent")
+    return SHARED_DATA
