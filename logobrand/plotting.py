@@ -1,0 +1,314 @@
+"""Figures: confusion matrix, image grids and training curves (the ``plot`` extra).
+
+matplotlib is imported lazily inside each function; without it they raise
+:class:`~logobrand.errors.MissingExtraError` naming ``pip install 'logobrand[plot]'``.
+Figures are built with the object-oriented API on an Agg canvas (no ``pyplot``, no global
+backend switch, safe in scripts, servers and threads); in a notebook, display the returned
+:class:`~matplotlib.figure.Figure` as the cell's last expression. When ``path`` is given the
+figure is also written there atomically, in the format named by its suffix (``.png``,
+``.svg``, ``.pdf``, ...).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from logobrand._io import atomic_write_bytes
+from logobrand.errors import InvalidArgumentError, missing_extra
+from logobrand.metrics import NO_LOGO, RecognitionReport
+from logobrand.models.registry import Preprocessing
+from logobrand.transforms import denormalize, to_rgb
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+PathLike = str | os.PathLike[str]
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """Create a Figure attached to an Agg canvas."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise missing_extra("matplotlib", "plot") from exc
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: PathLike | None, dpi: int = 100) -> None:
+    if path is None:
+        return
+    target = Path(path)
+    fmt = target.suffix.lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise InvalidArgumentError(
+            f"cannot save a figure as {str(target)!r}: unknown format {fmt!r}; "
+            f"use one of {sorted(supported)}"
+        )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi)
+    atomic_write_bytes(target, buffer.getvalue())
+
+
+def plot_confusion_matrix(
+    report_or_matrix: RecognitionReport | np.ndarray | Sequence[Sequence[int]],
+    labels: Sequence[str] | None = None,
+    path: PathLike | None = None,
+    *,
+    normalize: bool = False,
+    title: str | None = None,
+    annotate_max: int = 20,
+) -> Figure:
+    """Draw a confusion matrix (rows: true label, columns: predicted label).
+
+    Args:
+        report_or_matrix: A :class:`~logobrand.metrics.RecognitionReport` or a square matrix of
+            counts.
+        labels: Tick labels; by default the report's labels, or ``0..n-1`` for a bare matrix.
+        path: Also save the figure there (format from the suffix).
+        normalize: Divide each row by its total (recall per class on the diagonal).
+        title: Axes title.
+        annotate_max: Write the numbers in the cells when there are at most this many classes.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+
+    Raises:
+        InvalidArgumentError: The matrix is not square or ``labels`` has the wrong length.
+        MissingExtraError: matplotlib is not installed.
+
+    Example:
+        >>> fig = plot_confusion_matrix([[3, 1], [0, 4]], ["ups", "no-logo"])
+        >>> fig.axes[0].get_xlabel()
+        'predicted'
+    """
+    if isinstance(report_or_matrix, RecognitionReport):
+        matrix = np.asarray(report_or_matrix.confusion, dtype=np.float64)
+        names = list(labels) if labels is not None else list(report_or_matrix.labels)
+    else:
+        matrix = np.asarray(report_or_matrix, dtype=np.float64)
+        names = list(labels) if labels is not None else [str(i) for i in range(len(matrix))]
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
+        raise InvalidArgumentError(
+            f"plot_confusion_matrix: expected a non-empty square matrix, got shape {matrix.shape}"
+        )
+    n = matrix.shape[0]
+    if len(names) != n:
+        raise InvalidArgumentError(
+            f"plot_confusion_matrix: {len(names)} labels for a {n}x{n} matrix"
+        )
+    values = matrix
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        values = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    side = max(4.0, 0.32 * n + 2.5)
+    fig = _new_figure(side + 1.0, side)
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xticks(range(n), names, rotation=90, fontsize=8 if n > 12 else 10)
+    ax.set_yticks(range(n), names, fontsize=8 if n > 12 else 10)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    if n <= annotate_max:
+        peak = float(values.max()) if values.size else 0.0
+        for i in range(n):
+            for j in range(n):
+                v = values[i, j]
+                text = f"{v:.2f}" if normalize else f"{int(v)}"
+                color = "white" if peak and v > 0.6 * peak else "black"
+                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    _save(fig, path)
+    return fig
+
+
+def _as_display_images(
+    images: np.ndarray | Sequence[np.ndarray], pre: Preprocessing | None
+) -> list[np.ndarray]:
+    items = list(images)
+    if not items:
+        raise InvalidArgumentError("show_images: no images to show")
+    out: list[np.ndarray] = []
+    for index, item in enumerate(items):
+        arr = np.asarray(item)
+        if arr.dtype == np.uint8:
+            out.append(to_rgb(arr))
+        elif np.issubdtype(arr.dtype, np.floating) and arr.ndim == 3 and arr.shape[0] == 3:
+            if pre is None:
+                raise InvalidArgumentError(
+                    f"show_images: image {index} is a normalised CHW float array; pass the "
+                    "model's Preprocessing as pre= to undo the normalisation"
+                )
+            out.append(denormalize(arr, pre))
+        else:
+            raise InvalidArgumentError(
+                f"show_images: image {index} has shape {arr.shape} dtype {arr.dtype}; expected "
+                "uint8 HxW[xC] or normalised float32 3xHxW (with pre=)"
+            )
+    return out
+
+
+def show_images(
+    images: np.ndarray | Sequence[np.ndarray],
+    labels: Sequence[object] | None = None,
+    *,
+    pre: Preprocessing | None = None,
+    ncols: int = 8,
+    path: PathLike | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Show images in a grid, e.g. a batch of augmented training samples.
+
+    Args:
+        images: ``uint8`` images (an ``(N, H, W, 3)`` array or a list of HxW[xC] arrays of any
+            sizes), or normalised ``float32`` CHW images (``(N, 3, S, S)``, e.g. a training
+            batch) together with ``pre``.
+        labels: One caption per image (``None`` is shown as ``"no-logo"``).
+        pre: The preprocessing used to normalise float images.
+        ncols: Images per row.
+        path: Also save the figure there (format from the suffix).
+        title: Figure title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+
+    Raises:
+        InvalidArgumentError: No images, a bad image, float images without ``pre`` or a
+            caption count that differs from the image count.
+        MissingExtraError: matplotlib is not installed.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = show_images(np.zeros((3, 8, 8, 3), np.uint8), ["a", "b", None], ncols=2)
+        >>> len(fig.axes)
+        4
+    """
+    shown = _as_display_images(images, pre)
+    if labels is not None and len(labels) != len(shown):
+        raise InvalidArgumentError(
+            f"show_images: {len(labels)} labels for {len(shown)} images; pass one per image"
+        )
+    if int(ncols) < 1:
+        raise InvalidArgumentError(f"show_images: ncols must be >= 1, got {ncols}")
+    cols = min(int(ncols), len(shown))
+    rows = math.ceil(len(shown) / cols)
+    fig = _new_figure(1.8 * cols, 1.9 * rows + (0.4 if title else 0.0))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k >= len(shown):
+            continue
+        ax.imshow(shown[k], interpolation="nearest" if max(shown[k].shape[:2]) < 64 else None)
+        if labels is not None:
+            caption = NO_LOGO if labels[k] is None else str(labels[k])
+            ax.set_title(caption, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    return fig
+
+
+_ACCURACY_KEYS = ("train_accuracy", "val_accuracy", "test_accuracy")
+_LOSS_KEYS = ("loss", "val_loss")
+
+
+def _history_rows(history: Any) -> list[Mapping[str, Any]]:
+    rows = getattr(history, "rows", history)
+    if isinstance(rows, Mapping) or not isinstance(rows, Iterable):
+        raise InvalidArgumentError(
+            "plot_history: expected a list of per-epoch dicts (or an object with .rows), got "
+            f"{type(history).__name__}"
+        )
+    out = list(rows)
+    for index, row in enumerate(out):
+        if not isinstance(row, Mapping):
+            raise InvalidArgumentError(
+                f"plot_history: row {index} is a {type(row).__name__}, expected a dict"
+            )
+    if not out:
+        raise InvalidArgumentError("plot_history: the history is empty (no epoch finished)")
+    return out
+
+
+def _series(rows: list[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    for index, row in enumerate(rows):
+        value = row.get(key)
+        if value is None:
+            continue
+        y = float(value)
+        if math.isnan(y):
+            continue
+        xs.append(float(row.get("epoch", index + 1)))
+        ys.append(y)
+    return xs, ys
+
+
+def plot_history(
+    history: Iterable[Mapping[str, Any]] | Any,
+    path: PathLike | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Plot loss and accuracies per epoch.
+
+    Args:
+        history: A list of per-epoch dicts with keys ``epoch``, ``loss`` and optionally
+            ``val_loss``, ``train_accuracy``, ``val_accuracy``, ``test_accuracy`` (missing,
+            ``None`` or NaN values are skipped), or an object whose ``rows`` attribute is
+            such a list.
+        path: Also save the figure there (format from the suffix).
+        title: Figure title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` (left: loss, right: accuracies).
+
+    Raises:
+        InvalidArgumentError: The history is empty or not a list of dicts.
+        MissingExtraError: matplotlib is not installed.
+
+    Example:
+        >>> rows = [{"epoch": 1, "loss": 2.0, "train_accuracy": 0.4, "val_accuracy": 0.35},
+        ...         {"epoch": 2, "loss": 1.2, "train_accuracy": 0.6, "val_accuracy": 0.5}]
+        >>> [ax.get_title() for ax in plot_history(rows).axes]
+        ['loss', 'accuracy']
+    """
+    rows = _history_rows(history)
+    fig = _new_figure(10.0, 4.0)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for key in _LOSS_KEYS:
+        xs, ys = _series(rows, key)
+        if xs:
+            loss_ax.plot(xs, ys, marker="o", markersize=3, label=key)
+    for key in _ACCURACY_KEYS:
+        xs, ys = _series(rows, key)
+        if xs:
+            acc_ax.plot(xs, ys, marker="o", markersize=3, label=key.replace("_accuracy", ""))
+    loss_ax.set_title("loss")
+    acc_ax.set_title("accuracy")
+    acc_ax.set_ylim(0.0, 1.02)
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    return fig
+
+
+__all__ = ["plot_confusion_matrix", "plot_history", "show_images"]
