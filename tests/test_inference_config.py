@@ -119,7 +119,7 @@ def test_not_an_object() -> None:
 
 
 def test_load_missing_and_bad_json(tmp_path: Path) -> None:
-    with pytest.raises(ModelFormatError, match="no config.json in"):
+    with pytest.raises(ModelFormatError, match=r"no config\.json in"):
         ModelConfig.load(tmp_path)
     (tmp_path / "config.json").write_text('{"format_version": 1,')
     with pytest.raises(ModelFormatError, match=r"not valid JSON \(line 1"):

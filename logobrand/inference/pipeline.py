@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -54,7 +54,7 @@ def run_pipeline(
     progress: bool = False,
     total: int | None = None,
     desc: str = "predict",
-) -> Iterator[R | Failure]:
+) -> Generator[R | Failure, None, None]:
     """Decode, batch and run ``sources`` through a model; yield one result per input, in order.
 
     Args:
@@ -77,6 +77,7 @@ def run_pipeline(
 
     Yields:
         ``make_result(...)`` for each decoded input, or a :class:`Failure`, in input order.
+        Closing the generator early (``close()``, or dropping it) stops the decoding threads.
 
     Raises:
         InvalidArgumentError: ``batch_size``, ``workers`` or ``prefetch`` is < 1 (raised at

@@ -1,0 +1,344 @@
+"""LogoClassifier with a tiny hand-built ONNX model (no torch needed).
+
+The model averages each normalised channel (GlobalAveragePool), then a linear layer maps the
+three channel means to the logits of ("no-logo", "red", "green", "blue"). A saturated red
+photo is thus recognised as "red" with high confidence, and a mid-grey photo as no brand.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
+from logobrand.inference import (
+    Failure,
+    LogoClassifier,
+    ModelConfig,
+    Prediction,
+    make_prediction,
+)
+from logobrand.models.registry import Preprocessing
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = ("no-logo", "red", "green", "blue")
+SIZE = 32
+COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "grey": (128, 128, 128)}
+
+
+def make_onnx(
+    path: Path,
+    *,
+    classes: int = len(LABELS),
+    size: int = SIZE,
+    batch: int | str = "N",
+    gain: float = 3.0,
+) -> None:
+    """GlobalAveragePool -> Flatten -> Gemm: logits[c] = gain * channel_mean[c - 1]."""
+    weight = np.zeros((classes, 3), dtype=np.float32)
+    for c in range(1, min(classes, 4)):
+        weight[c, c - 1] = gain
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "W", "B"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
+        initializer=[
+            helper.make_tensor("W", TensorProto.FLOAT, weight.shape, weight.flatten().tolist()),
+            helper.make_tensor("B", TensorProto.FLOAT, [classes], [0.0] * classes),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def make_model_dir(root: Path, name: str = "model", **config: Any) -> Path:
+    directory = root / name
+    directory.mkdir(parents=True)
+    onnx_kwargs = config.pop("onnx_kwargs", {})
+    settings: dict[str, Any] = {
+        "architecture": "tiny_onnx",
+        "labels": LABELS,
+        "preprocessing": Preprocessing(input_size=SIZE),
+        "files": {"onnx": "model.onnx"},
+    }
+    settings.update(config)
+    ModelConfig(**settings).save(directory)
+    make_onnx(directory / "model.onnx", **onnx_kwargs)
+    return directory
+
+
+def photo(colour: str, size: tuple[int, int] = (40, 30)) -> Image.Image:
+    return Image.new("RGB", size, COLOURS[colour])
+
+
+def png_bytes(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    photo(colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def clf(model_dir: Path) -> LogoClassifier:
+    return LogoClassifier.from_pretrained(model_dir, threads=1)
+
+
+def test_properties(clf: LogoClassifier, model_dir: Path) -> None:
+    assert clf.labels == list(LABELS)
+    assert clf.config.preprocessing.input_size == SIZE
+    assert clf.directory == model_dir
+    assert "tiny_onnx" in repr(clf)
+
+
+def test_predict_accepts_every_input_kind(clf: LogoClassifier, tmp_path: Path) -> None:
+    path = tmp_path / "red.png"
+    photo("red").save(path)
+    inputs: list[Any] = [
+        str(path),
+        path,
+        path.read_bytes(),
+        photo("red"),
+        np.asarray(photo("red")),
+    ]
+    for image in inputs:
+        result = clf.predict(image)
+        assert isinstance(result, Prediction)
+        assert result.brand == "red"
+        assert result.score > 0.9
+        assert result.top_k[0][0] == "red"
+        assert len(result.top_k) == 4
+    assert clf.predict(str(path)).source == str(path)
+    assert clf.predict(path.read_bytes()).source.startswith("<98 bytes")
+
+
+def test_prediction_to_dict_is_json_ready(clf: LogoClassifier) -> None:
+    import json
+
+    data = clf.predict(png_bytes("blue"), top_k=2).to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["brand"] == "blue"
+    assert [entry["label"] for entry in data["top_k"]] == ["blue", "no-logo"]
+
+
+def test_predict_matches_decision_rule(clf: LogoClassifier) -> None:
+    x = clf.preprocess(photo("green"))
+    logits = clf.predict_logits(x[None])
+    assert logits.shape == (1, 4) and logits.dtype == np.float32
+    expected = make_prediction(logits[0], LABELS, threshold=0.5, top_k=3, source="s")
+    got = clf.predict(photo("green"), top_k=3)
+    assert got.brand == expected.brand == "green"
+    assert got.top_k == expected.top_k
+    assert got.score == pytest.approx(expected.score)
+
+
+def test_no_brand_below_threshold(clf: LogoClassifier) -> None:
+    result = clf.predict(photo("grey"))
+    assert result.brand is None
+    probs = dict(result.top_k)
+    best_brand = max(probs[label] for label in LABELS[1:])
+    assert best_brand < 0.5
+    assert result.score == pytest.approx(1.0 - best_brand)
+
+
+def test_threshold_and_temperature_from_config(clf: LogoClassifier) -> None:
+    lenient = clf.with_calibration(threshold=0.0)
+    assert lenient.predict(photo("grey")).brand is not None
+    strict = clf.with_calibration(threshold=1.0)
+    assert strict.predict(photo("red")).brand is None
+    hot = clf.with_calibration(temperature=100.0)  # flattens the distribution
+    assert hot.predict(photo("red")).brand is None
+    assert clf.config.threshold == 0.5  # the original is unchanged
+
+
+def test_top_k_bounds(clf: LogoClassifier) -> None:
+    assert clf.predict(photo("red"), top_k=0).top_k == ()
+    assert len(clf.predict(photo("red"), top_k=99).top_k) == 4
+    with pytest.raises(InvalidArgumentError, match="top_k"):
+        clf.predict(photo("red"), top_k=-1)
+
+
+def test_bad_input_raises_typed_error_naming_it(clf: LogoClassifier, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not an image at all")
+    with pytest.raises(ImageDecodeError, match=r"broken\.jpg"):
+        clf.predict(bad)
+    with pytest.raises(ImageDecodeError, match=r"missing\.png"):
+        clf.predict(tmp_path / "missing.png")
+
+
+def test_predict_logits_checks_shape(clf: LogoClassifier) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"\(N, 3, 32, 32\)"):
+        clf.predict_logits(np.zeros((2, 3, 16, 16), np.float32))
+    assert clf.predict_logits(np.zeros((0, 3, SIZE, SIZE), np.float32)).shape == (0, 4)
+    out = clf.predict_logits(np.zeros((5, 3, SIZE, SIZE), np.float64))
+    assert out.shape == (5, 4)
+
+
+# -- predict_batch --------------------------------------------------------------------------------
+
+
+def test_predict_batch_order_and_failure_position(clf: LogoClassifier, tmp_path: Path) -> None:
+    colours = ["red", "green", "blue", "grey"]
+    paths: list[Path] = []
+    for i in range(70):
+        path = tmp_path / f"img{i:03d}.png"
+        if i == 37:
+            path.write_bytes(b"\x89PNG\r\n\x1a\n truncated garbage")
+        else:
+            photo(colours[i % 4], size=(20 + i, 30)).save(path)
+        paths.append(path)
+    results = list(clf.predict_batch(paths, batch_size=8, workers=3))
+    assert len(results) == 70
+    for i, (path, result) in enumerate(zip(paths, results, strict=True)):
+        assert result.source == str(path)
+        if i == 37:
+            assert isinstance(result, Failure)
+            assert not result.ok
+            assert result.error_type == "ImageDecodeError"
+            assert "img037.png" in result.error
+        else:
+            assert isinstance(result, Prediction)
+            expected = None if colours[i % 4] == "grey" else colours[i % 4]
+            assert result.brand == expected
+
+
+def test_predict_batch_accepts_generators_and_mixed_inputs(clf: LogoClassifier) -> None:
+    def inputs() -> Any:
+        yield photo("red")
+        yield png_bytes("green")
+        yield b""
+        yield np.asarray(photo("blue"))
+
+    results = list(clf.predict_batch(inputs(), batch_size=3, workers=2, progress=True))
+    kinds = [r.brand if isinstance(r, Prediction) else r.error_type for r in results]
+    assert kinds == ["red", "green", "ImageDecodeError", "blue"]
+
+
+def test_predict_batch_matches_predict(clf: LogoClassifier) -> None:
+    images = [photo(c) for c in ("red", "grey", "blue")]
+    batch = list(clf.predict_batch(images, batch_size=2, workers=1, top_k=2))
+    single = [clf.predict(image, top_k=2) for image in images]
+    for b, s in zip(batch, single, strict=True):
+        assert isinstance(b, Prediction)
+        assert b.brand == s.brand
+        assert b.score == pytest.approx(s.score, abs=1e-6)
+
+
+def test_predict_batch_validates_eagerly(clf: LogoClassifier) -> None:
+    with pytest.raises(InvalidArgumentError, match="batch_size"):
+        clf.predict_batch([], batch_size=0)
+    with pytest.raises(InvalidArgumentError, match="workers"):
+        clf.predict_batch([], workers=0)
+    assert list(clf.predict_batch([])) == []
+
+
+# -- loading and saving ---------------------------------------------------------------------------
+
+
+def test_save_pretrained_round_trip(clf: LogoClassifier, tmp_path: Path) -> None:
+    strict = clf.with_calibration(threshold=0.97, temperature=1.2)
+    out = strict.save_pretrained(tmp_path / "copy")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.onnx"]
+    again = LogoClassifier.from_pretrained(out, threads=1)
+    assert again.config == strict.config
+    assert again.predict(photo("red")).score == pytest.approx(strict.predict(photo("red")).score)
+    strict.save_pretrained(out)  # replacing an existing model directory works too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+
+
+def test_default_model_missing_says_what_to_do() -> None:
+    from logobrand.inference import DEFAULT_MODEL_DIR
+
+    if (DEFAULT_MODEL_DIR / "config.json").exists():
+        pytest.skip("a bundled model ships in this checkout")
+    with pytest.raises(ModelFormatError, match="no bundled model"):
+        LogoClassifier.from_pretrained()
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        LogoClassifier.from_pretrained(tmp_path / "nope")
+
+
+def test_interrupted_save_is_named_in_the_error(tmp_path: Path) -> None:
+    backup = make_model_dir(tmp_path, ".model.old-x1")
+    with pytest.raises(ModelFormatError, match="recover_model_dir") as info:
+        LogoClassifier.from_pretrained(tmp_path / "model")
+    assert str(backup) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("onnx_kwargs", "fragment"),
+    [
+        ({"classes": 5}, "width 5"),
+        ({"size": 16}, "input_size=32"),
+        ({"batch": 1}, "fixed batch size"),
+    ],
+)
+def test_model_must_fit_config(tmp_path: Path, onnx_kwargs: dict[str, Any], fragment: str) -> None:
+    directory = make_model_dir(tmp_path, onnx_kwargs=onnx_kwargs)
+    with pytest.raises(ModelFormatError, match=fragment):
+        LogoClassifier.from_pretrained(directory)
+
+
+def test_missing_or_corrupt_onnx(tmp_path: Path) -> None:
+    directory = make_model_dir(tmp_path)
+    (directory / "model.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(ModelFormatError, match="cannot load ONNX model"):
+        LogoClassifier.from_pretrained(directory)
+    (directory / "model.onnx").unlink()
+    with pytest.raises(ModelFormatError, match="not found"):
+        LogoClassifier.from_pretrained(directory)
+
+
+def test_works_with_torch_blocked(model_dir: Path, tmp_path: Path) -> None:
+    image = tmp_path / "blue.png"
+    photo("blue").save(image)
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any "import torch" now raises ImportError
+import logobrand.inference as inf
+from logobrand.errors import MissingExtraError
+clf = inf.LogoClassifier.from_pretrained({str(model_dir)!r}, threads=1)
+print(clf.predict({str(image)!r}).brand)
+print([r.brand for r in clf.predict_batch([{str(image)!r}] * 3, batch_size=2)])
+try:
+    inf.save_model_dir(object(), {str(tmp_path / "out")!r}, clf.config)
+except MissingExtraError as exc:
+    print("missing:", "pip install" in str(exc))
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["blue", "['blue', 'blue', 'blue']", "missing: True"]
