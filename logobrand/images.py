@@ -56,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ImageInput = Union[str, "os.PathLike[str]", bytes, np.ndarray, Image.Image]
+ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, Image.Image]
 """Anything :func:`load_image` accepts: a path, a URL, encoded bytes, an array or a PIL image."""
 
 DEFAULT_MAX_PIXELS = 64_000_000
