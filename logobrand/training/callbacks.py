@@ -376,7 +376,8 @@ class ModelCheckpoint(Callback):
             save_model_dir(trainer.model, target, self._config(training), extra=write_state)
 
         try:
-            replace_state_dir(self.last_dir, write_state)
+            # best/ first: if its write fails, last/ still holds the previous epoch, so a
+            # resume repeats this epoch instead of skipping its (never saved) best model.
             if improved:
                 write_model(self.best_dir)
                 logger.info(
@@ -388,6 +389,7 @@ class ModelCheckpoint(Callback):
                 )
             if not self.save_best_only:
                 write_model(self.directory / f"epoch-{epoch:03d}")
+            replace_state_dir(self.last_dir, write_state)
         finally:
             restore_rng(rng)  # saving (ONNX export) must not change the training randomness
 
