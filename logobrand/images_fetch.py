@@ -32,15 +32,18 @@ directly to the checked address.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 from logobrand.errors import FetchError, InvalidArgumentError
 from logobrand.images import _describe_unknown, sniff_image_type
@@ -50,6 +53,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "SERVER_POLICY",
     "FetchPolicy",
+    "blocked_reason",
     "fetch_url",
 ]
 
@@ -65,6 +69,7 @@ _USER_AGENT = "logobrand (+https://pypi.org/project/logobrand/)"
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Address = tuple[socket.AddressFamily, tuple[Any, ...]]  # (family, sockaddr from getaddrinfo)
 
 
 @dataclass(frozen=True)
@@ -232,10 +237,11 @@ def _parse_url(url: str, where: str) -> _Target:
         raise FetchError(f"cannot fetch {where}: malformed URL ({exc})") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        shown = f"{scheme}://" if scheme else "no scheme"
+        problem = f"a {scheme}:// URL" if scheme else "a URL without a scheme"
+        hint = " (pass the local path itself instead)" if scheme == "file" else ""
         raise FetchError(
-            f"cannot fetch {where}: only http:// and https:// URLs are supported, not {shown}"
-            + (" (pass the local path itself instead)" if scheme == "file" else "")
+            f"cannot fetch {where}: only http:// and https:// URLs are supported, "
+            f"not {problem}{hint}"
         )
     if parts.username is not None or parts.password is not None:
         raise FetchError(f"cannot fetch {where}: URLs with user names or passwords are refused")
@@ -253,14 +259,14 @@ def _parse_url(url: str, where: str) -> _Target:
     return _Target(scheme, ascii_host, port if port is not None else default_port, path)
 
 
-def _resolve(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
-    """Resolve ``host`` to ``(family, (ip, port))`` pairs for TCP (test hook)."""
+def _resolve(host: str, port: int) -> list[_Address]:
+    """Resolve ``host`` to ``(family, sockaddr)`` pairs for TCP; ``sockaddr[0]`` is the IP."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    result: list[tuple[socket.AddressFamily, tuple[str, int]]] = []
-    for family, _, _, _, sockaddr in infos:
-        if family in (socket.AF_INET, socket.AF_INET6):
-            result.append((family, (str(sockaddr[0]), int(sockaddr[1]))))
-    return result
+    return [
+        (family, tuple(sockaddr))
+        for family, _, _, _, sockaddr in infos
+        if family in (socket.AF_INET, socket.AF_INET6)
+    ]
 
 
 def blocked_reason(address: str | IPAddress) -> str | None:
@@ -299,9 +305,7 @@ def blocked_reason(address: str | IPAddress) -> str | None:
     return None
 
 
-def _checked_addresses(
-    target: _Target, where: str, pol: FetchPolicy
-) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
+def _checked_addresses(target: _Target, where: str, pol: FetchPolicy) -> list[_Address]:
     try:
         addresses = _resolve(target.host, target.port)
     except (OSError, UnicodeError) as exc:
@@ -311,7 +315,8 @@ def _checked_addresses(
     if not addresses:
         raise FetchError(f"cannot fetch {where}: host {target.host!r} has no IP address")
     if not pol.allow_private:
-        for _, (ip, _port) in addresses:
+        for _, sockaddr in addresses:
+            ip = str(sockaddr[0])
             try:
                 reason = _blocked_reason(ip)
             except ValueError:
@@ -335,7 +340,7 @@ class _PinnedConnection(http.client.HTTPConnection):
     def __init__(
         self,
         target: _Target,
-        addresses: list[tuple[socket.AddressFamily, tuple[str, int]]],
+        addresses: list[_Address],
         pol: FetchPolicy,
     ) -> None:
         super().__init__(target.host, target.port, timeout=pol.connect_timeout)
@@ -344,6 +349,24 @@ class _PinnedConnection(http.client.HTTPConnection):
         self._tls = ssl.create_default_context() if target.scheme == "https" else None
         if self._tls is not None:
             self.default_port = 443  # so the Host header omits the default port
+        self._lock = threading.Lock()
+        self._live_sock: socket.socket | None = None
+        self.aborted = False
+
+    def abort(self) -> None:
+        """Cut the connection from another thread (the total-time watchdog).
+
+        ``shutdown`` makes a read blocked in the fetching thread return at once; the
+        fetching thread then sees :attr:`aborted` and reports the time limit.
+        """
+        with self._lock:
+            self.aborted = True
+            sock = self._live_sock
+        if sock is not None:
+            # The plain-socket shutdown, also for an SSLSocket: it acts on the descriptor
+            # without touching the TLS state that the fetching thread is using.
+            with contextlib.suppress(OSError):  # already closed
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def connect(self) -> None:
         """Connect to the first reachable checked address, then wrap in TLS if https."""
@@ -362,9 +385,16 @@ class _PinnedConnection(http.client.HTTPConnection):
             break
         if sock is None:
             raise last_error if last_error is not None else OSError("no address to connect to")
+        with self._lock:
+            self._live_sock = sock
+            aborted = self.aborted
         try:
+            if aborted:
+                raise TimeoutError("total time limit reached while connecting")
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+                with self._lock:
+                    self._live_sock = sock
             sock.settimeout(self._read_timeout)
         except BaseException:
             sock.close()
@@ -373,54 +403,91 @@ class _PinnedConnection(http.client.HTTPConnection):
 
 
 def _fetch_once(url: str, where: str, pol: FetchPolicy, deadline: float) -> bytes | str:
-    """Do one request; return the image bytes, or the absolute URL a redirect points to."""
+    """Do one request; return the image bytes, or the absolute URL a redirect points to.
+
+    A watchdog thread cuts the connection when the total time limit passes, so a server that
+    drips one byte at a time cannot hold the fetch beyond ``total_timeout``.
+    """
     target = _parse_url(url, where)
     addresses = _checked_addresses(target, where, pol)
     _check_deadline(deadline, where, pol)
     conn = _PinnedConnection(target, addresses, pol)
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), conn.abort)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        conn.request(
-            "GET",
-            target.request_path,
-            headers={
-                "User-Agent": _USER_AGENT,
-                "Accept": "image/*",
-                "Accept-Encoding": "identity",
-                "Connection": "close",
-            },
-        )
-        response = conn.getresponse()
-        if response.status in _REDIRECT_STATUSES:
-            location = response.getheader("Location")
-            if not location:
-                raise FetchError(
-                    f"cannot fetch {where}: HTTP {response.status} redirect without a Location"
-                )
-            return urllib.parse.urljoin(url, location.strip())
-        if response.status != 200:
+        try:
+            result = _exchange(conn, target, url, where, pol, deadline)
+        except TimeoutError as exc:
+            if conn.aborted:
+                raise _total_limit_error(where, pol) from exc
             raise FetchError(
-                f"cannot fetch {where}: the server answered HTTP {response.status} "
-                f"{response.reason}"
-            )
-        content_type = _check_headers(response, where, pol)
-        body = _read_limited(response, where, pol, deadline)
-    except TimeoutError as exc:
-        raise FetchError(
-            f"cannot fetch {where}: timed out (connect {pol.connect_timeout:g}s, "
-            f"read {pol.read_timeout:g}s)"
-        ) from exc
-    except ssl.SSLError as exc:
-        raise FetchError(f"cannot fetch {where}: TLS error ({exc})") from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise FetchError(f"cannot fetch {where}: {type(exc).__name__}: {exc}") from exc
+                f"cannot fetch {where}: timed out (connect {pol.connect_timeout:g}s, "
+                f"read {pol.read_timeout:g}s)"
+            ) from exc
+        except ssl.SSLError as exc:
+            if conn.aborted:
+                raise _total_limit_error(where, pol) from exc
+            raise FetchError(f"cannot fetch {where}: TLS error ({exc})") from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            if conn.aborted:
+                raise _total_limit_error(where, pol) from exc
+            raise FetchError(f"cannot fetch {where}: {type(exc).__name__}: {exc}") from exc
+        if conn.aborted:  # a cut connection can look like a short, complete body
+            raise _total_limit_error(where, pol)
     finally:
+        watchdog.cancel()
         conn.close()
+    if isinstance(result, str):
+        return result
+    body, content_type = result
     if sniff_image_type(body) is None:
         raise FetchError(
             f"cannot fetch {where}: the content (type {content_type or 'not given'}) is not a "
             f"supported image: {_describe_unknown(body)}"
         )
     return body
+
+
+def _exchange(
+    conn: _PinnedConnection,
+    target: _Target,
+    url: str,
+    where: str,
+    pol: FetchPolicy,
+    deadline: float,
+) -> tuple[bytes, str] | str:
+    """Send the request; return ``(body, content type)`` or a redirect's absolute URL."""
+    conn.request(
+        "GET",
+        target.request_path,
+        headers={
+            "User-Agent": _USER_AGENT,
+            "Accept": "image/*",
+            "Accept-Encoding": "identity",
+            "Connection": "close",
+        },
+    )
+    response = conn.getresponse()
+    if response.status in _REDIRECT_STATUSES:
+        location = response.getheader("Location")
+        if not location:
+            raise FetchError(
+                f"cannot fetch {where}: HTTP {response.status} redirect without a Location"
+            )
+        return urllib.parse.urljoin(url, location.strip())
+    if response.status != 200:
+        raise FetchError(
+            f"cannot fetch {where}: the server answered HTTP {response.status} {response.reason}"
+        )
+    content_type = _check_headers(response, where, pol)
+    return _read_limited(response, where, pol, deadline), content_type
+
+
+def _total_limit_error(where: str, pol: FetchPolicy) -> FetchError:
+    return FetchError(
+        f"cannot fetch {where}: took longer than the total limit of {pol.total_timeout:g}s"
+    )
 
 
 def _check_headers(response: http.client.HTTPResponse, where: str, pol: FetchPolicy) -> str:
@@ -459,7 +526,8 @@ def _read_limited(
     total = 0
     while True:
         _check_deadline(deadline, where, pol)
-        chunk = response.read(min(_CHUNK, pol.max_bytes + 1 - total))
+        # read1: at most one read from the socket, so the deadline is checked often.
+        chunk = response.read1(min(_CHUNK, pol.max_bytes + 1 - total))
         if not chunk:
             break
         chunks.append(chunk)
@@ -474,6 +542,4 @@ def _read_limited(
 
 def _check_deadline(deadline: float, where: str, pol: FetchPolicy) -> None:
     if time.monotonic() > deadline:
-        raise FetchError(
-            f"cannot fetch {where}: took longer than the total limit of {pol.total_timeout:g}s"
-        )
+        raise _total_limit_error(where, pol)
