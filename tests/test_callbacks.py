@@ -25,6 +25,7 @@ from logobrand.training import (  # noqa: E402
     ProgressBar,
     Trainer,
 )
+from logobrand.training.callbacks import infer_architecture  # noqa: E402
 from logobrand.training.state import STATE_JSON  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -247,6 +248,23 @@ def test_model_checkpoint_needs_an_architecture(tmp_path: Path) -> None:
     ckpt = ModelCheckpoint(tmp_path / "run")
     with pytest.raises(InvalidArgumentError, match="architecture"):
         make_trainer([ckpt], epochs=1).fit()
+    bad_labels = _checkpoint(tmp_path / "run", labels=["adidas", "pepsi", "shell"])
+    with pytest.raises(InvalidArgumentError, match="no-logo"):
+        make_trainer([bad_labels], epochs=1).fit()
+
+
+def test_infer_architecture() -> None:
+    from logobrand.models import create_model
+
+    assert infer_architecture(TinyNet()) is None
+    assert infer_architecture(create_model("resnet18_v2", num_classes=2)) == "resnet18_v2"
+    model = create_model("scratch_cnn", num_classes=2, hidden=8)
+    assert infer_architecture(model) == "scratch_cnn"
+    type(model).architecture = None  # fall back to the module of the builder
+    try:
+        assert infer_architecture(model) == "scratch_cnn"
+    finally:
+        type(model).architecture = "scratch_cnn"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])

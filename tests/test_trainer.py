@@ -314,3 +314,12 @@ def test_corrupt_image_is_skipped_and_reported(
     assert list(trainer.failures) == [str(tmp_path / "photos/pepsi/broken.jpg")]
     assert "broken.jpg" in caplog.text
     assert "Skipped: 2" in trainer.format_epoch(history[0])
+
+
+def test_evaluate() -> None:
+    trainer = make_trainer(epochs=1)
+    trainer.fit()
+    result = trainer.evaluate(ArrayDataset(6, seed=3))
+    assert result["n"] == 6 and result["skipped"] == 0
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["loss"] > 0
+    assert trainer.model.training  # evaluation restores the mode

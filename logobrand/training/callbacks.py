@@ -223,6 +223,23 @@ class EarlyStopping(Callback):
         self.stopped_epoch = None if stopped is None else int(stopped)
 
 
+def infer_architecture(model: object) -> str | None:
+    """Return the registry name of ``model``'s architecture, or ``None`` if unknown.
+
+    Uses the model's ``architecture`` attribute when it is a string, else the registered
+    model whose builder lives in the module that defines the model's class (when exactly one
+    does).
+    """
+    arch = getattr(model, "architecture", None)
+    if isinstance(arch, str) and arch:
+        return arch
+    from logobrand.models.registry import get_model_spec, list_models
+
+    module = type(model).__module__
+    found = [name for name in list_models() if get_model_spec(name).builder.__module__ == module]
+    return found[0] if len(found) == 1 else None
+
+
 class ModelCheckpoint(Callback):
     """Keep the best epoch's model (deleting the previous best) and a resumable last state.
 
@@ -245,8 +262,8 @@ class ModelCheckpoint(Callback):
         save_best_only: ``False`` also keeps an ``epoch-NNN`` model directory per epoch.
         save_model: ``False`` writes only training states (no ONNX export, no config.json):
             faster, and needs no inference module; ``best/`` can still be resumed from.
-        architecture: Registry name written to ``config.json``; defaults to the model's
-            ``architecture`` attribute (every built-in model has one).
+        architecture: Registry name written to ``config.json``; by default
+            :func:`infer_architecture` finds it.
         preprocessing: Preprocessing written to ``config.json``; defaults to the
             architecture's registered preprocessing. Give it when training at another size.
         labels: Labels in output order; defaults to the train set's ``classes``.
@@ -313,8 +330,8 @@ class ModelCheckpoint(Callback):
         if not self.save_model:
             return
         if self.architecture is None:
-            arch = getattr(trainer.model, "architecture", None)
-            if not isinstance(arch, str):
+            arch = infer_architecture(trainer.model)
+            if arch is None:
                 raise InvalidArgumentError(
                     "ModelCheckpoint cannot tell the architecture of "
                     f"{type(trainer.model).__name__}; pass architecture='<registry name>' "
@@ -325,7 +342,13 @@ class ModelCheckpoint(Callback):
             from logobrand.models.registry import get_model_spec
 
             self.preprocessing = get_model_spec(self.architecture).preprocessing
-        self._config({})  # validate now (labels need "no-logo"), not after the first epoch
+        try:  # validate now (labels need "no-logo"), not after the first epoch
+            self._config({})
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(
+                f"ModelCheckpoint cannot write a model directory: {exc} (save_model=False "
+                "keeps training states only)"
+            ) from exc
 
     def _config(self, training: dict[str, Any]) -> Any:
         from logobrand.inference.config import ModelConfig
@@ -490,4 +513,11 @@ class ProgressBar(Callback):
             self._bar = None
 
 
-__all__ = ["Callback", "EarlyStopping", "HistoryLogger", "ModelCheckpoint", "ProgressBar"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "HistoryLogger",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "infer_architecture",
+]
