@@ -220,8 +220,9 @@ def _check_positive_int(what: str, value: object) -> None:
 
 def _read_source(source: str | os.PathLike[str], name: str, policy: FetchPolicy | None) -> bytes:
     """Read a path, or fetch a URL, into memory."""
-    text = os.fspath(source)
-    if isinstance(text, str) and _looks_like_url(text):
+    fspath = os.fspath(source)
+    text = os.fsdecode(fspath) if isinstance(fspath, bytes) else fspath
+    if _looks_like_url(text):
         from logobrand.images_fetch import fetch_url
 
         return fetch_url(text, policy=policy)
@@ -361,7 +362,10 @@ def _tiff_strips_inside(img: Image.Image, size: int) -> bool:
             continue
         offsets = offsets if isinstance(offsets, tuple) else (offsets,)
         counts = counts if isinstance(counts, tuple) else (counts,)
-        if any(int(o) + int(c) > size for o, c in zip(offsets, counts, strict=False)):
+        try:
+            if any(int(o) + int(c) > size for o, c in zip(offsets, counts, strict=False)):
+                return False
+        except (TypeError, ValueError):  # malformed tags: cannot show the data is complete
             return False
     return True
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import signal
 import sys
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -72,7 +73,8 @@ class _Hang(Exception):
 @contextmanager
 def time_guard(seconds: float) -> Iterator[None]:
     """Fail an example that runs longer than ``seconds`` (POSIX main thread only)."""
-    if sys.platform == "win32" or not hasattr(signal, "setitimer"):
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if sys.platform == "win32" or not hasattr(signal, "setitimer") or not in_main_thread:
         yield
         return
 
