@@ -39,6 +39,10 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "_default"
 
 _DEFAULT_NAMES = ("default",)
 
+DEFAULT_BATCH_SIZE = 32
+"""Images per ONNX Runtime run in :meth:`LogoClassifier.predict_batch` (see
+``benchmarks/README.md`` for how it was chosen)."""
+
 
 class LogoClassifier:
     """Recognise FlickrLogos-32 style brands in photos with an ONNX model on the CPU.
@@ -61,6 +65,9 @@ class LogoClassifier:
         self._input_name = session.get_inputs()[0].name
         outputs = [o.name for o in session.get_outputs()]
         self._output_name = "logits" if "logits" in outputs else outputs[0]
+        # JPEGs at least twice the input size are decoded at 1/2, 1/4 or 1/8 scale (DCT
+        # scaling, see load_image's draft_size) with both sides still >= this many pixels.
+        self._draft_size: int | None = config.preprocessing.input_size
 
     # -- construction --------------------------------------------------------------------------
 
@@ -70,6 +77,7 @@ class LogoClassifier:
         name_or_dir: str | os.PathLike[str] | None = None,
         *,
         threads: int | None = None,
+        allow_spinning: bool = False,
     ) -> LogoClassifier:
         """Load a model directory (or the bundled default model).
 
@@ -78,6 +86,9 @@ class LogoClassifier:
                 :func:`~logobrand.inference.save_model_dir`; ``None`` or ``"default"`` for the
                 model bundled with the package.
             threads: ONNX Runtime intra-op threads (default: every usable core).
+            allow_spinning: Let idle ONNX Runtime threads busy-wait between operators. Off by
+                default: :meth:`predict_batch` decodes photos on the same cores, and spinning
+                threads would take their CPU time.
 
         Returns:
             The classifier.
@@ -109,7 +120,9 @@ class LogoClassifier:
                 )
                 raise ModelFormatError(f"model directory {directory} does not exist{hint}")
         config = ModelConfig.load(directory)
-        session = create_session(directory / config.onnx_file, threads=threads)
+        session = create_session(
+            directory / config.onnx_file, threads=threads, allow_spinning=allow_spinning
+        )
         _check_session(session, config, directory / config.onnx_file)
         return cls(session, config, directory)
 
@@ -225,7 +238,7 @@ class LogoClassifier:
             ImageDecodeError: The input is not a decodable image (the message names it).
         """
         pre = self._config.preprocessing
-        pixels = load_image(image, draft_size=2 * pre.input_size)
+        pixels = load_image(image, draft_size=self._draft_size)
         return preprocess(pixels, pre)
 
     def predict(self, image: ImageInput, *, top_k: int = 5) -> Prediction:
@@ -257,30 +270,37 @@ class LogoClassifier:
         self,
         images: Iterable[ImageInput],
         *,
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         top_k: int = 5,
         progress: bool = False,
+        total: int | None = None,
     ) -> Iterator[Prediction | Failure]:
         """Recognise brands in many photos, streaming results in input order.
 
         Decoding runs in ``workers`` threads, overlapped with inference; memory stays bounded
         (about three batches) however long ``images`` is, so a generator of millions of
-        paths is fine. An input that cannot be decoded yields a
-        :class:`~logobrand.inference.prediction.Failure` at its position; the others go on.
+        paths is fine (``logobrand predict DIR`` is
+        ``predict_batch(iter_image_files(DIR), progress=True)``). An input that cannot be
+        decoded yields a :class:`~logobrand.inference.prediction.Failure` at its position;
+        the others go on.
 
         Args:
-            images: Any iterable of inputs accepted by :meth:`predict`.
+            images: Any iterable of inputs accepted by :meth:`predict`, e.g.
+                :func:`~logobrand.inference.pipeline.iter_image_files` of a folder.
             batch_size: Images per ONNX run.
-            workers: Decoding threads (default: every usable core).
+            workers: Decoding threads (default: :func:`default_workers`, one per usable core
+                beyond the first, at least one).
             top_k: As in :meth:`predict`.
             progress: Show a progress bar on stderr.
+            total: Number of inputs, for the progress bar when ``images`` has no ``len()``.
 
         Returns:
             An iterator of ``Prediction`` or ``Failure``, one per input, in order.
 
         Raises:
-            InvalidArgumentError: ``batch_size``, ``workers`` or ``top_k`` is invalid.
+            InvalidArgumentError: ``batch_size``, ``workers``, ``top_k`` or ``total`` is
+                invalid.
 
         Example:
             >>> # results = list(clf.predict_batch(["a.jpg", "b.png"], batch_size=16))
@@ -292,7 +312,11 @@ class LogoClassifier:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
-        n_workers = workers if workers is not None else usable_cpu_count()
+        if total is not None and (
+            isinstance(total, bool) or not isinstance(total, int) or total < 0
+        ):
+            raise InvalidArgumentError(f"total must be an integer >= 0 or None, got {total!r}")
+        n_workers = workers if workers is not None else default_workers()
 
         def make_result(source: str, row: np.ndarray) -> Prediction:
             return self._decide(row, source, top_k)
@@ -306,6 +330,7 @@ class LogoClassifier:
             make_result=make_result,
             describe=describe_source,
             progress=progress,
+            total=total,
         )
 
     def _decide(self, logits: np.ndarray, source: str, top_k: int) -> Prediction:
@@ -318,6 +343,15 @@ class LogoClassifier:
             top_k=top_k,
             source=source,
         )
+
+
+def default_workers() -> int:
+    """Decoding threads used by :meth:`LogoClassifier.predict_batch` by default.
+
+    One per usable core beyond the first (at least one): ONNX Runtime already uses every core
+    for the model, which costs several times more CPU per photo than decoding it.
+    """
+    return max(1, usable_cpu_count() - 1)
 
 
 def _check_top_k(top_k: int) -> None:
@@ -367,4 +401,4 @@ def _check_session(session: ort.InferenceSession, config: ModelConfig, path: Pat
         )
 
 
-__all__ = ["DEFAULT_MODEL_DIR", "LogoClassifier"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MODEL_DIR", "LogoClassifier", "default_workers"]

@@ -8,6 +8,10 @@ releases the GIL), the pool is already decoding batches *k+1* .. *k+prefetch*. A
 fine. Results come out strictly in input order; an item that fails to decode yields a
 :class:`~logobrand.inference.prediction.Failure` at its position and the others go on.
 
+:func:`iter_image_files` lists the photos of a folder lazily (one directory's names at a
+time), so ``LogoClassifier.predict_batch(iter_image_files(folder), progress=True)`` is the
+whole of ``logobrand predict DIR`` with bounded memory.
+
 Example:
     >>> import numpy as np
     >>> runner = lambda batch: batch.reshape(len(batch), -1)[:, :2]
@@ -20,9 +24,11 @@ Example:
 from __future__ import annotations
 
 import itertools
+import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,6 +39,103 @@ from logobrand.inference.prediction import Failure
 
 S = TypeVar("S")
 R = TypeVar("R")
+
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".mpo",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+    }
+)
+"""File name endings (lower case) that :func:`iter_image_files` treats as photos."""
+
+
+def iter_image_files(
+    root: str | os.PathLike[str],
+    *,
+    recursive: bool = True,
+    suffixes: Iterable[str] = IMAGE_SUFFIXES,
+    on_skip: Callable[[Path], None] | None = None,
+) -> Iterator[Path]:
+    """Yield the image files under ``root`` lazily, in a stable sorted order.
+
+    Each directory is listed once and sorted by name; its files come first, then its
+    sub-directories (depth first). Only the names of the directories on the current path are
+    held in memory (about 100 bytes per entry), so the walk itself stays small however many
+    files there are. Symbolic links to files are followed; links to directories are not
+    (no cycles). Hidden entries (names starting with ``"."``) are skipped.
+
+    Args:
+        root: A folder, or a single image file (yielded as is).
+        recursive: Descend into sub-directories.
+        suffixes: File name endings to keep (compared in lower case).
+        on_skip: Called with every file that is skipped because of its suffix, so that a caller
+            can count and report them (nothing is dropped silently).
+
+    Yields:
+        Paths of image files (``root / name``).
+
+    Raises:
+        InvalidArgumentError: ``root`` does not exist, or a folder cannot be listed.
+
+    Example:
+        >>> # for path in iter_image_files("photos"): ...
+        >>> # clf.predict_batch(iter_image_files("photos"), progress=True)
+    """
+    top = Path(root)
+    keep = frozenset(s.lower() for s in suffixes)
+    if top.is_file():
+        yield top
+        return
+    if not top.is_dir():
+        raise InvalidArgumentError(
+            f"{top} does not exist or is not a folder; pass a folder of photos or one image"
+        )
+    stack: list[Path] = [top]
+    while stack:
+        folder = stack.pop()
+        files, dirs = _list_dir(folder)
+        for name in files:
+            path = folder / name
+            if os.path.splitext(name)[1].lower() in keep:
+                yield path
+            elif on_skip is not None:
+                on_skip(path)
+        if recursive:
+            stack.extend(folder / name for name in reversed(dirs))
+
+
+def _list_dir(folder: Path) -> tuple[list[str], list[str]]:
+    """Sorted (file names, sub-directory names) of ``folder``, hidden entries left out."""
+    files: list[str] = []
+    dirs: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.name)
+                else:
+                    files.append(entry.name)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"cannot list folder {folder}: {exc.strerror or exc}; check that it exists and is "
+            "readable"
+        ) from exc
+    files.sort()
+    dirs.sort()
+    return files, dirs
 
 
 def _check_positive(name: str, value: Any) -> int:
@@ -156,4 +259,4 @@ def run_pipeline(
         bar.close()
 
 
-__all__ = ["run_pipeline"]
+__all__ = ["IMAGE_SUFFIXES", "iter_image_files", "run_pipeline"]
