@@ -14,6 +14,7 @@ commands that need them (``train``, ``export``, ``models``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import logging
@@ -22,7 +23,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -245,38 +246,6 @@ def _describe_counts(name: str, data: FileDataset) -> str:
     )
 
 
-def shared_data_splits(
-    data_root: str | os.PathLike[str],
-    *,
-    val_fraction: float = 0.15,
-    seed: int = 0,
-    limit_per_class: int | None = None,
-) -> tuple[FileDataset, FileDataset]:
-    """Train and validation sets of the default recipe from a shared-data root.
-
-    Logos-32plus (``<root>/logos32plus``) and the no-logo photos (``<root>/nologo``) are
-    joined and split with a seeded stratified split that keeps duplicate and near-duplicate
-    photos on one side. FlickrLogos-27 is left out: it is the cross-dataset test set.
-
-    Args:
-        data_root: The folder holding ``logos32plus/`` and ``nologo/`` (``../shared/data``).
-        val_fraction: Share of every class held out for validation.
-        seed: Seed of the split (and of ``limit_per_class``).
-        limit_per_class: Keep at most this many photos per class (quick runs).
-
-    Returns:
-        ``(train, val)``.
-    """
-    from logobrand.data import stratified_split
-
-    root = Path(data_root)
-    data = load_folder_dataset(
-        root / "logos32plus", root / "nologo", limit_per_class=limit_per_class, seed=seed
-    )
-    train, val = stratified_split(data, (1.0 - val_fraction, val_fraction), seed=seed)
-    return train, val
-
-
 # ----------------------------------------------------------------------------------------------
 # train
 
@@ -480,29 +449,21 @@ def _train_recipe(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--recipe default does not take {', '.join(ignored)}")
     from dataclasses import replace
 
-    from logobrand.training import recipe
-
-    if args.val_fraction == 0:
+    try:  # imported by name: the recipe module is optional for the rest of the CLI
+        recipe: Any = importlib.import_module("logobrand.training.recipe")
+    except ModuleNotFoundError as exc:
+        if exc.name != "logobrand.training.recipe":
+            raise
         raise InvalidArgumentError(
-            "--recipe default calibrates on validation photos; --val-fraction must be > 0"
-        )
-    val_fraction = args.val_fraction
-    builder = getattr(recipe, "shared_data_splits", None)
-    if callable(builder):
-        train, val = builder(
-            args.data_root,
-            val_fraction=val_fraction,
-            seed=args.seed,
-            limit_per_class=args.limit_per_class,
-        )
-    else:
-        print(f"splitting {args.data_root} (duplicates kept together) ...", flush=True)
-        train, val = shared_data_splits(
-            args.data_root,
-            val_fraction=val_fraction,
-            seed=args.seed,
-            limit_per_class=args.limit_per_class,
-        )
+            "this version of logobrand has no default recipe (logobrand.training.recipe); "
+            "train with --model/--data instead"
+        ) from exc
+
+    print(f"splitting {args.data_root} (70/10/20, duplicates kept together) ...", flush=True)
+    splits = recipe.shared_data_splits(args.data_root, seed=args.seed)
+    limit, seed = args.limit_per_class, args.seed
+    train = _limit_per_class(splits.train, limit, seed)
+    val = _limit_per_class(splits.val, limit, seed)
     print(_describe_counts("train", train), flush=True)
     print(_describe_counts("val", val), flush=True)
     config = recipe.RecipeConfig(seed=args.seed)
@@ -518,10 +479,19 @@ def _train_recipe(args: argparse.Namespace) -> int:
     print(
         f"saved {result.directory} in {result.seconds:.0f}s (temperature "
         f"{result.temperature:.3f}, threshold {result.threshold:.4f}, target precision "
-        f"reached on val: {result.threshold_reached}); try: {PROG} predict --model "
-        f"{result.directory} PHOTO",
+        f"reached on val: {result.threshold_reached})",
         flush=True,
     )
+    clf = _load_classifier(str(result.directory))
+    for name, part in (("in-domain test", splits.test), ("cross-dataset", splits.cross)):
+        part = _limit_per_class(part, limit, seed)
+        scores = evaluate_classifier(clf, part, progress=not (_ci() or args.quiet))["report"]
+        print(
+            f"{name} ({len(part)} photos): accuracy {scores['accuracy']:.3f}, logo precision "
+            f"{scores['logo_precision']:.3f}, logo recall {scores['logo_recall']:.3f}",
+            flush=True,
+        )
+    print(f"try: {PROG} predict --model {result.directory} PHOTO", flush=True)
     return EXIT_OK
 
 
@@ -648,7 +618,7 @@ def _stream_predictions(
 
 def _merge(
     items: Sequence[str | Failure], results: Iterator[Prediction | Failure]
-) -> Iterator[Prediction | Failure]:
+) -> Generator[Prediction | Failure, None, None]:
     """Yield one result per item, in order: the pre-made failures and the predictions."""
     try:
         for item in items:
@@ -1136,7 +1106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-fraction",
         type=_fraction,
         default=0.2,
-        help="share of each class held out for validation (--data); 0 for none",
+        help="share of each class held out for validation (--data; the recipe splits "
+        "70/10/20); 0 for none",
     )
     src.add_argument(
         "--limit-per-class",
@@ -1364,5 +1335,4 @@ __all__ = [
     "main",
     "read_labels",
     "resolve_model_dir",
-    "shared_data_splits",
 ]
