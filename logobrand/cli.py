@@ -23,9 +23,10 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Generator, Iterator, Sequence
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -506,70 +507,109 @@ def _is_url(text: str) -> bool:
     return _URL_RE.match(text) is not None
 
 
-def expand_inputs(
-    inputs: Sequence[str],
-) -> tuple[list[str | Failure], int, bool]:
-    """Expand folders (recursively) into their image files, keeping the input order.
+class PredictInputs:
+    """The inputs of ``logobrand predict``, expanded lazily and in order.
+
+    Files and URLs pass through as they are; folders are walked with
+    :func:`~logobrand.inference.pipeline.iter_image_files` one directory at a time (so a folder
+    of millions of photos costs no memory up front). A folder without any image, or one that
+    cannot be listed, becomes a :class:`~logobrand.inference.Failure` at its position.
+
+    Use :meth:`sources` as the input of ``predict_batch`` and pass its results through
+    :meth:`merge`, which puts those failures back in place.
 
     Args:
         inputs: Files, folders and URLs as given on the command line.
 
-    Returns:
-        ``(items, skipped, had_folder)``: each item is a source for ``predict_batch`` or a
-        :class:`~logobrand.inference.Failure` (a folder without any image); ``skipped``
-        counts files in folders left out because their extension is not an image one.
-    """
-    from logobrand.data import IMAGE_EXTENSIONS
-    from logobrand.inference import Failure
+    Attributes:
+        skipped: Files found in folders whose extension is not an image one (counted, not read).
+        has_folders: Whether any input is a folder.
 
-    suffixes = set(IMAGE_EXTENSIONS)
-    items: list[str | Failure] = []
-    skipped = 0
-    had_folder = False
-    for text in inputs:
-        path = Path(text)
-        if _is_url(text) or not path.is_dir():
-            items.append(text)
-            continue
-        had_folder = True
-        found: list[str] = []
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith("."):
-                    continue
-                if Path(name).suffix.lower() in suffixes:
-                    found.append(str(Path(root) / name))
-                else:
-                    skipped += 1
-        if found:
-            items.extend(found)
-        else:
-            items.append(
-                Failure(
-                    source=text,
-                    error=f"folder {text} holds no image file (extensions: "
-                    f"{', '.join(IMAGE_EXTENSIONS)})",
-                    error_type="DatasetLayoutError",
+    Example:
+        >>> # inputs = PredictInputs(["a.jpg", "photos/"])
+        >>> # for result in inputs.merge(clf.predict_batch(inputs.sources())): ...
+    """
+
+    def __init__(self, inputs: Sequence[str]) -> None:
+        self.inputs = list(inputs)
+        self.skipped = 0
+        self.has_folders = any(not _is_url(t) and Path(t).is_dir() for t in self.inputs)
+        self._events: deque[Failure | None] = deque()  # None: the next source's result
+
+    def _skip(self, path: Path) -> None:
+        self.skipped += 1
+
+    def sources(self) -> Iterator[str]:
+        """Yield the files and URLs to predict, in order (folders expanded lazily)."""
+        from logobrand.inference import Failure
+        from logobrand.inference.pipeline import iter_image_files
+
+        for text in self.inputs:
+            if _is_url(text) or not Path(text).is_dir():
+                self._events.append(None)
+                yield text
+                continue
+            found = 0
+            try:
+                for path in iter_image_files(text, on_skip=self._skip):
+                    found += 1
+                    self._events.append(None)
+                    yield str(path)
+            except InvalidArgumentError as exc:  # a folder that cannot be listed
+                self._events.append(Failure.from_exception(text, exc))
+                continue
+            if not found:
+                self._events.append(
+                    Failure(
+                        source=text,
+                        error=f"folder {text} holds no image file",
+                        error_type="DatasetLayoutError",
+                    )
                 )
-            )
-    return items, skipped, had_folder
+
+    def merge(
+        self, results: Iterator[Prediction | Failure]
+    ) -> Generator[Prediction | Failure, None, None]:
+        """Yield one result per input, in order, with the folder failures in their places."""
+        try:
+            for result in results:
+                while self._events and self._events[0] is not None:
+                    failure = self._events.popleft()
+                    assert failure is not None
+                    yield failure
+                if self._events:
+                    self._events.popleft()  # the event of the source ``result`` belongs to
+                yield result
+            while self._events:
+                event = self._events.popleft()
+                if event is not None:
+                    yield event
+        finally:
+            close = getattr(results, "close", None)
+            if callable(close):
+                close()  # ends the pipeline now: closes its progress bar and threads
 
 
 def _stream_predictions(
     clf: LogoClassifier,
-    sources: list[str],
+    sources: Iterable[str],
     *,
     batch_size: int,
     workers: int | None,
     top_k: int,
     progress: bool,
+    total: int | None,
     server_policy: bool,
 ) -> Iterator[Prediction | Failure]:
     """``clf.predict_batch`` over ``sources``, with the server URL policy when asked."""
     if not server_policy:
         return clf.predict_batch(
-            sources, batch_size=batch_size, workers=workers, top_k=top_k, progress=progress
+            sources,
+            batch_size=batch_size,
+            workers=workers,
+            top_k=top_k,
+            progress=progress,
+            total=total,
         )
     from logobrand.images_fetch import SERVER_POLICY
 
@@ -580,12 +620,14 @@ def _stream_predictions(
             workers=workers,
             top_k=top_k,
             progress=progress,
+            total=total,
             fetch_policy=SERVER_POLICY,  # type: ignore[call-arg]
         )
         return stream
     # predict_batch has no fetch_policy yet: the same pipeline with a policy-aware decode.
     from logobrand.images import load_image
-    from logobrand.inference import make_prediction, run_pipeline, usable_cpu_count
+    from logobrand.inference import make_prediction, run_pipeline
+    from logobrand.inference.classifier import default_workers
     from logobrand.transforms import preprocess
 
     cfg = clf.config
@@ -610,26 +652,11 @@ def _stream_predictions(
         sources,
         decode,
         batch_size,
-        workers if workers is not None else usable_cpu_count(),
+        workers if workers is not None else default_workers(),
         make_result=make_result,
         progress=progress,
+        total=total,
     )
-
-
-def _merge(
-    items: Sequence[str | Failure], results: Iterator[Prediction | Failure]
-) -> Generator[Prediction | Failure, None, None]:
-    """Yield one result per item, in order: the pre-made failures and the predictions."""
-    try:
-        for item in items:
-            if isinstance(item, str):
-                yield next(results)
-            else:
-                yield item
-    finally:
-        close = getattr(results, "close", None)
-        if callable(close):
-            close()  # ends the pipeline now: closes its progress bar and threads
 
 
 def _format_result(result: Prediction | Failure) -> str:
@@ -647,31 +674,31 @@ def _format_result(result: Prediction | Failure) -> str:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     clf = _load_classifier(args.model, threads=args.threads)
-    items, skipped, had_folder = expand_inputs(args.inputs)
-    sources = [item for item in items if isinstance(item, str)]
-    progress = had_folder and not (_ci() or args.quiet or args.no_progress)
+    inputs = PredictInputs(args.inputs)
+    progress = inputs.has_folders and not (_ci() or args.quiet or args.no_progress)
     results = _stream_predictions(
         clf,
-        sources,
+        inputs.sources(),
         batch_size=args.batch_size,
         workers=args.workers,
         top_k=args.top_k,
         progress=progress,
+        total=None if inputs.has_folders else len(inputs.inputs),
         server_policy=args.no_private_urls,
     )
     failures: list[Failure] = []
     n = 0
-    out: TextIO = sys.stdout
-    merged = _merge(items, results)
+    merged = inputs.merge(results)
     try:
         for result in merged:
             n += 1
             if not result.ok:
                 failures.append(result)  # type: ignore[arg-type]
             line = json.dumps(result.to_dict()) if args.json else _format_result(result)
-            print(line, file=out, flush=args.json)
+            print(line, flush=args.json)
     finally:
         merged.close()
+    skipped = inputs.skipped
     if skipped:
         _err(f"{PROG} predict: skipped {skipped} file(s) in folders that are not images")
     if failures:
@@ -1328,9 +1355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
+    "PredictInputs",
     "build_parser",
     "evaluate_classifier",
-    "expand_inputs",
     "load_folder_dataset",
     "main",
     "read_labels",

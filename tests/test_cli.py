@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from logobrand.cli import build_parser, expand_inputs, main, read_labels, resolve_model_dir
+from logobrand.cli import PredictInputs, build_parser, main, read_labels, resolve_model_dir
 from logobrand.errors import InvalidArgumentError
 from logobrand.inference import ModelConfig
 from logobrand.models.registry import Preprocessing
@@ -229,10 +229,16 @@ def test_predict_folders_recursively_in_sorted_order(
     assert "skipped 1 file(s)" in err
 
 
-def test_expand_inputs_keeps_urls_and_missing_paths(tmp_path: Path) -> None:
-    items, skipped, had_folder = expand_inputs(["https://example.com/a.jpg", "nope.jpg"])
-    assert items == ["https://example.com/a.jpg", "nope.jpg"]
-    assert (skipped, had_folder) == (0, False)
+def test_predict_inputs_expand_lazily_and_keep_order(tmp_path: Path) -> None:
+    save_photo(tmp_path / "photos" / "x.png", "red")
+    (tmp_path / "photos" / "x.txt").write_text("skip me")
+    inputs = PredictInputs(["https://example.com/a.jpg", str(tmp_path / "photos"), "nope.jpg"])
+    assert inputs.has_folders and inputs.skipped == 0  # nothing is listed before it is needed
+    sources = inputs.sources()
+    assert next(sources) == "https://example.com/a.jpg"
+    assert inputs.skipped == 0
+    assert list(sources) == [str(tmp_path / "photos" / "x.png"), "nope.jpg"]
+    assert inputs.skipped == 1
 
 
 def test_predict_no_private_urls_refuses_loopback(
