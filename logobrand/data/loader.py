@@ -2,18 +2,23 @@
 
 :class:`BatchLoader` needs no torch: it yields numpy :class:`Batch` objects. Workers are
 forked processes where the platform can fork (Linux), threads elsewhere; each pass starts
-them afresh, so changes to the dataset between passes are seen.
+them afresh, so changes to the dataset between passes are seen. Forked workers stack each
+batch straight into an anonymous shared memory slot made before the fork (not ``/dev/shm``,
+so small container limits do not matter) and the loader copies it out; only batches larger
+than a slot travel through a pipe.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import mmap
 import multiprocessing
 import signal
-import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -53,8 +58,24 @@ class Batch:
         return int(self.labels.shape[0])
 
 
+@dataclass(frozen=True)
+class _InSlot:
+    """A batch whose images a worker left in a shared memory slot."""
+
+    slot: int
+    shape: tuple[int, ...]
+    dtype: str
+    labels: NDArray[np.int64]
+    indices: NDArray[np.int64]
+
+
 _Failure = tuple[str, str]
 _Result = tuple[Batch | None, list[_Failure]]
+_WorkerResult = tuple[Batch | _InSlot | None, list[_Failure]]
+_Allocate = Callable[[tuple[int, ...], np.dtype[Any]], NDArray[Any] | None]
+
+SLOT_BYTES = 64 * 2**20
+"""Size of one shared memory slot (pages are only used as far as a batch fills them)."""
 
 
 class BatchLoader:
@@ -157,41 +178,59 @@ class BatchLoader:
                 if batch is not None:
                     yield batch
             return
-        executor = self._executor()
-        pending: deque[Future[_Result]] = deque()
-        queue = iter(tasks)
+        slots = self.num_workers * self.prefetch
+        arena = _make_arena(slots) if _can_fork() else None
+        executor = self._executor(arena)
+        pending: deque[Future[_WorkerResult]] = deque()
+        queue = iter(enumerate(tasks))
         try:
-            for chunk, batch_seed in queue:
-                pending.append(self._submit(executor, chunk, batch_seed))
-                if len(pending) >= self.num_workers * self.prefetch:
+            for number, (chunk, batch_seed) in queue:
+                pending.append(self._submit(executor, chunk, batch_seed, number % slots))
+                if len(pending) >= slots:
                     break
             while pending:
-                result = pending.popleft().result()
-                for chunk, batch_seed in queue:
-                    pending.append(self._submit(executor, chunk, batch_seed))
+                try:
+                    loaded, failures = pending.popleft().result()
+                except BrokenProcessPool as exc:
+                    raise BrokenProcessPool(
+                        "a BatchLoader worker process died (out of memory, or killed); "
+                        "use a smaller batch_size or num_workers=0 to see the error"
+                    ) from exc
+                if isinstance(loaded, _InSlot):
+                    assert arena is not None
+                    loaded = _copy_from_slot(arena, loaded)
+                for number, (chunk, batch_seed) in queue:
+                    pending.append(self._submit(executor, chunk, batch_seed, number % slots))
                     break
-                batch = self._receive(result)
+                batch = self._receive((loaded, failures))
                 if batch is not None:
                     yield batch
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            if arena is not None:
+                arena.close()
 
-    def _executor(self) -> Executor:
-        if "fork" in multiprocessing.get_all_start_methods():
+    def _executor(self, arena: mmap.mmap | None) -> Executor:
+        if _can_fork():
             return ProcessPoolExecutor(
                 self.num_workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init_worker,
-                initargs=(self.dataset,),
+                initargs=(self.dataset, arena),
             )
         return ThreadPoolExecutor(self.num_workers, thread_name_prefix="logobrand-loader")
 
     def _submit(
-        self, executor: Executor, chunk: NDArray[np.int64], batch_seed: int
-    ) -> Future[_Result]:
+        self, executor: Executor, chunk: NDArray[np.int64], batch_seed: int, slot: int
+    ) -> Future[_WorkerResult]:
         if isinstance(executor, ProcessPoolExecutor):
-            return executor.submit(_load_batch_in_worker, chunk, batch_seed)
-        return executor.submit(partial(_load_batch, self.dataset, chunk, batch_seed))
+            return executor.submit(_load_batch_in_worker, chunk, batch_seed, slot)
+        dataset = self.dataset
+        transform = getattr(dataset, "transform", None)
+        with_transform = getattr(dataset, "with_transform", None)
+        if callable(getattr(transform, "reseed", None)) and callable(with_transform):
+            dataset = with_transform(copy.deepcopy(transform))  # threads must not share it
+        return executor.submit(partial(_load_batch, dataset, chunk, batch_seed))
 
     def _receive(self, result: _Result) -> Batch | None:
         batch, failures = result
@@ -217,8 +256,16 @@ def _describe_item(dataset: IndexedDataset, index: int) -> str:
     return f"<item {index}>"
 
 
-def _load_batch(dataset: IndexedDataset, chunk: NDArray[np.int64], batch_seed: int) -> _Result:
-    """Decode the items of one batch; decode failures are returned, not raised."""
+def _load_batch(
+    dataset: IndexedDataset,
+    chunk: NDArray[np.int64],
+    batch_seed: int,
+    allocate: _Allocate | None = None,
+) -> _Result:
+    """Decode the items of one batch; decode failures are returned, not raised.
+
+    ``allocate(shape, dtype)`` may return the array to stack the images into.
+    """
     reseed = getattr(getattr(dataset, "transform", None), "reseed", None)
     if callable(reseed):
         reseed(batch_seed)
@@ -245,27 +292,68 @@ def _load_batch(dataset: IndexedDataset, chunk: NDArray[np.int64], batch_seed: i
         indices.append(index)
     if not images:
         return None, failures
+    dtype = np.result_type(*images)
+    out = allocate((len(images), *images[0].shape), dtype) if allocate else None
     batch = Batch(
-        np.stack(images),
+        np.stack(images, out=out) if out is not None else np.stack(images),
         np.asarray(labels, dtype=np.int64),
         np.asarray(indices, dtype=np.int64),
     )
     return batch, failures
 
 
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _make_arena(slots: int) -> mmap.mmap | None:
+    """Anonymous shared memory for ``slots`` batches, inherited by forked workers."""
+    try:
+        return mmap.mmap(-1, slots * SLOT_BYTES)
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+def _slot_view(
+    arena: mmap.mmap, slot: int, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> NDArray[Any] | None:
+    if dtype.hasobject or int(np.prod(shape)) * dtype.itemsize > SLOT_BYTES:
+        return None
+    return np.ndarray(shape, dtype, buffer=arena, offset=slot * SLOT_BYTES)
+
+
+def _copy_from_slot(arena: mmap.mmap, shared: _InSlot) -> Batch:
+    view = _slot_view(arena, shared.slot, shared.shape, np.dtype(shared.dtype))
+    assert view is not None
+    return Batch(view.copy(), shared.labels, shared.indices)
+
+
 _WORKER_DATASET: IndexedDataset | None = None
+_WORKER_ARENA: mmap.mmap | None = None
 
 
-def _init_worker(dataset: IndexedDataset) -> None:
-    global _WORKER_DATASET
+def _init_worker(dataset: IndexedDataset, arena: mmap.mmap | None) -> None:
+    global _WORKER_DATASET, _WORKER_ARENA
     _WORKER_DATASET = dataset
+    _WORKER_ARENA = arena
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    cv2 = sys.modules.get("cv2")
-    if cv2 is not None:
-        cv2.setNumThreads(1)
+    # Do not call cv2.setNumThreads here: after a fork it can wait forever on the parent's
+    # thread pool (seen with OpenCV 5, pthreads backend).
 
 
-def _load_batch_in_worker(chunk: NDArray[np.int64], batch_seed: int) -> _Result:
+def _load_batch_in_worker(chunk: NDArray[np.int64], batch_seed: int, slot: int) -> _WorkerResult:
     if _WORKER_DATASET is None:
         raise RuntimeError("BatchLoader worker was not initialised with a dataset")
-    return _load_batch(_WORKER_DATASET, chunk, batch_seed)
+    arena = _WORKER_ARENA
+    used: list[NDArray[Any]] = []
+
+    def allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> NDArray[Any] | None:
+        view = None if arena is None else _slot_view(arena, slot, shape, dtype)
+        used.extend([] if view is None else [view])
+        return view
+
+    batch, failures = _load_batch(_WORKER_DATASET, chunk, batch_seed, allocate)
+    if batch is None or not used:
+        return batch, failures
+    shape, dtype = batch.images.shape, batch.images.dtype.str
+    return _InSlot(slot, shape, dtype, batch.labels, batch.indices), failures

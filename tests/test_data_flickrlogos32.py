@@ -1,0 +1,164 @@
+"""Tests of FlickrLogosDataset on a miniature FlickrLogos-32 v2 tree generated here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ImageWriter
+
+from logobrand.data import NO_LOGO, Box, FlickrLogosDataset
+from logobrand.errors import DatasetLayoutError, InvalidArgumentError
+
+# (class folder in jpg/, file) per list; masks use lower-case folders (as the example's hp/).
+LISTS = {
+    "trainset": [("adidas", "1.jpg"), ("HP", "2.jpg")],
+    "valset-logosonly": [("adidas", "3.jpg"), ("HP", "4.jpg")],
+    "valset-nologos": [(NO_LOGO, f"n{i}.jpg") for i in range(5)],
+    "testset": [("adidas", "5.jpg"), ("HP", "6.jpg"), (NO_LOGO, "n9.jpg")],
+}
+
+
+def make_tree(writer: ImageWriter, root: Path, *, relpaths: bool = False) -> Path:
+    """Write a miniature FlickrLogos-v2 tree; every brand photo has one box."""
+    seed = 0
+    for name, entries in LISTS.items():
+        lines = []
+        for class_name, file_name in entries:
+            seed += 1
+            writer.image(root / "classes" / "jpg" / class_name / file_name, seed=seed)
+            if class_name != NO_LOGO:
+                box_file = (
+                    root / "classes" / "masks" / class_name.lower() / f"{file_name}.bboxes.txt"
+                )
+                box_file.parent.mkdir(parents=True, exist_ok=True)
+                box_file.write_text(f"x y width height\n{seed} 2 10 5\n")
+            lines.append(
+                f"classes/jpg/{class_name}/{file_name}" if relpaths else f"{class_name},{file_name}"
+            )
+        suffix = ".relpaths.txt" if relpaths else ".txt"
+        (root / f"{name}{suffix}").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def tree(tmp_images: ImageWriter, tmp_path: Path) -> Path:
+    return make_tree(tmp_images, tmp_path / "FlickrLogos-v2")
+
+
+def names(ds: FlickrLogosDataset) -> list[str]:
+    return [s.path.name for s in ds.samples]
+
+
+def test_official_partition(tree: Path) -> None:
+    train = FlickrLogosDataset(tree, "train")
+    val = FlickrLogosDataset(tree, "val")
+    test = FlickrLogosDataset(tree, "test")
+    assert names(train) == ["1.jpg", "2.jpg"]
+    assert names(val) == ["3.jpg", "4.jpg"] + [f"n{i}.jpg" for i in range(5)]
+    assert names(test) == ["5.jpg", "6.jpg", "n9.jpg"]
+    for ds in (train, val, test):
+        assert ds.classes == ["HP", "adidas", NO_LOGO]
+        assert ds.problems == []
+    assert train.labels == ["adidas", "HP"]
+    assert test.targets == [1, 0, 2]
+
+
+def test_tutorial_recipe(tree: Path) -> None:
+    train = FlickrLogosDataset(tree, "train", tutorial_recipe=True)
+    val = FlickrLogosDataset(tree, "val", tutorial_recipe=True)
+    test = FlickrLogosDataset(tree, "test", tutorial_recipe=True)
+    assert names(train) == ["1.jpg", "2.jpg", "n0.jpg", "n1.jpg"]
+    assert names(val) == ["3.jpg", "4.jpg", "n2.jpg", "n3.jpg", "n4.jpg"]
+    assert names(test) == ["5.jpg", "6.jpg", "n9.jpg"]
+
+
+def test_boxes_are_corners_and_masks_match_case_insensitively(tree: Path) -> None:
+    train = FlickrLogosDataset(tree, "train")
+    adidas, hp = train.samples
+    assert adidas.boxes == (Box(1, 2, 11, 7),)
+    assert hp.boxes == (Box(2, 2, 12, 7),)  # jpg/HP, masks/hp
+    val = FlickrLogosDataset(tree, "val")
+    assert all(s.boxes == () for s in val.samples if s.label == NO_LOGO)
+
+
+def test_relpaths_lists(tmp_images: ImageWriter, tmp_path: Path) -> None:
+    root = make_tree(tmp_images, tmp_path / "v2", relpaths=True)
+    val = FlickrLogosDataset(root, "val", tutorial_recipe=True)
+    assert names(val) == ["3.jpg", "4.jpg", "n2.jpg", "n3.jpg", "n4.jpg"]
+    assert val.samples[0].path == root / "classes" / "jpg" / "adidas" / "3.jpg"
+
+
+def test_getitem_decodes(tree: Path) -> None:
+    image, label = FlickrLogosDataset(tree, "test")[2]
+    assert image.shape == (24, 32, 3)
+    assert label == 2
+
+
+def test_missing_list_file_is_named(tree: Path) -> None:
+    (tree / "valset-nologos.txt").unlink()
+    with pytest.raises(DatasetLayoutError, match=r"valset-nologos\.txt"):
+        FlickrLogosDataset(tree, "test")
+
+
+def test_wrong_root(tree: Path) -> None:
+    with pytest.raises(DatasetLayoutError, match="did you mean"):
+        FlickrLogosDataset(tree.parent, "train")
+    with pytest.raises(DatasetLayoutError, match="not a folder"):
+        FlickrLogosDataset(tree / "absent", "train")
+
+
+def test_missing_photo_error_or_skip(tree: Path) -> None:
+    (tree / "classes" / "jpg" / "HP" / "4.jpg").unlink()
+    with pytest.raises(DatasetLayoutError, match=r"4\.jpg.*valset-logosonly\.txt"):
+        FlickrLogosDataset(tree, "val")
+    val = FlickrLogosDataset(tree, "val", on_missing="skip")
+    assert "4.jpg" not in names(val)
+    assert len(val) == 6
+    assert val.missing == [tree / "classes" / "jpg" / "HP" / "4.jpg"]
+    assert len(val.problems) == 1
+    assert "4.jpg" in val.problems[0]
+
+
+def test_missing_box_file_is_reported(tree: Path) -> None:
+    (tree / "classes" / "masks" / "adidas" / "1.jpg.bboxes.txt").unlink()
+    train = FlickrLogosDataset(tree, "train")
+    assert train.samples[0].boxes == ()
+    assert len(train.problems) == 1
+    assert "1.jpg.bboxes.txt" in train.problems[0]
+
+
+def test_malformed_lines(tree: Path) -> None:
+    (tree / "classes" / "masks" / "adidas" / "1.jpg.bboxes.txt").write_text(
+        "x y width height\n1 2 3\n"
+    )
+    with pytest.raises(DatasetLayoutError, match=r"1\.jpg\.bboxes\.txt, line 2"):
+        FlickrLogosDataset(tree, "train")
+    (tree / "trainset.txt").write_text("adidas;1.jpg\n")
+    with pytest.raises(DatasetLayoutError, match=r"trainset\.txt, line 1"):
+        FlickrLogosDataset(tree, "train")
+
+
+def test_invalid_arguments(tree: Path) -> None:
+    with pytest.raises(InvalidArgumentError):
+        FlickrLogosDataset(tree, "trainval")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        FlickrLogosDataset(tree, "train", on_missing="ignore")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_shared_example_tree(shared_data: Path) -> None:
+    root = shared_data / "flickrlogos32-format" / "example" / "FlickrLogos-v2"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent")
+    train = FlickrLogosDataset(root, "train")
+    val = FlickrLogosDataset(root, "val")
+    test = FlickrLogosDataset(root, "test")
+    assert (len(train), len(val), len(test)) == (3, 5, 5)
+    assert train.classes == ["HP", "adidas", "guiness", NO_LOGO]
+    hp = next(s for s in train.samples if s.label == "HP")
+    assert hp.boxes == (Box(45, 38, 127, 88),)
+    assert all(not ds.problems for ds in (train, val, test))
+    tutorial = FlickrLogosDataset(root, "train", tutorial_recipe=True)
+    assert len(tutorial) == 4
+    assert tutorial[3][0].ndim == 3

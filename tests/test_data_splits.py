@@ -1,0 +1,167 @@
+"""Tests of stratified_split, group_samples and find_leaks."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import ImageWriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logobrand.data import (
+    NO_LOGO,
+    FileDataset,
+    FlickrLogos27Dataset,
+    ImageFolderDataset,
+    Sample,
+    canonical_class_name,
+    concat,
+    find_leaks,
+    fingerprint,
+    group_samples,
+    stratified_split,
+    stratified_split_indices,
+)
+from logobrand.errors import InvalidArgumentError
+
+
+def make_dataset(
+    writer: ImageWriter, counts: dict[str, int], size: tuple[int, int] = (24, 32)
+) -> FileDataset:
+    samples = []
+    seed = 0
+    for label, count in counts.items():
+        for _ in range(count):
+            seed += 1
+            samples.append(Sample(writer.image(f"{label}/{seed}.jpg", seed=seed, size=size), label))
+    return FileDataset(samples)
+
+
+def test_split_is_stratified_and_deterministic(tmp_images: ImageWriter) -> None:
+    ds = make_dataset(tmp_images, {"a": 20, "b": 10, NO_LOGO: 30})
+    train, val = stratified_split(ds, (0.8, 0.2), seed=3)
+    assert isinstance(train, FileDataset)
+    assert train.classes == val.classes == ds.classes
+    assert train.class_counts() == {"a": 16, "b": 8, NO_LOGO: 24}
+    assert val.class_counts() == {"a": 4, "b": 2, NO_LOGO: 6}
+    assert set(train.paths).isdisjoint(val.paths)
+    again = stratified_split(ds, (0.8, 0.2), seed=3)
+    assert again[0].paths == train.paths
+    other = stratified_split(ds, (0.8, 0.2), seed=4)
+    assert other[0].paths != train.paths
+    assert find_leaks(train, val) == []
+
+
+def test_three_way_split_of_samples(tmp_images: ImageWriter) -> None:
+    ds = make_dataset(tmp_images, {"a": 10, "b": 20})
+    parts = stratified_split(ds.samples, (0.6, 0.2, 0.2), seed=0)
+    assert [len(p) for p in parts] == [18, 6, 6]
+    assert all(isinstance(p, list) for p in parts)
+    assert Counter(s.label for s in parts[1]) == {"a": 2, "b": 4}
+
+
+def test_near_duplicates_stay_together(tmp_images: ImageWriter, tmp_path: Path) -> None:
+    ds = make_dataset(tmp_images, {"a": 12, "b": 12}, size=(96, 128))
+    original = ds.samples[0].path
+    copies = [
+        tmp_images.reencode(original, "a/copy_q50.jpg", quality=50),
+        tmp_images.reencode(original, "a/copy_small.jpg", quality=80, scale=0.8),
+    ]
+    exact = tmp_path / "a" / "exact.jpg"
+    shutil.copyfile(ds.samples[5].path, exact)
+    samples = [*ds.samples, *(Sample(p, "a") for p in copies), Sample(exact, "a")]
+    groups = group_samples(samples)
+    assert groups[0] == groups[-3] == groups[-2]
+    assert groups[5] == groups[-1]
+    assert len(set(groups)) == 24
+    assert len(set(group_samples(samples, "sha256"))) == 26
+    assert len(set(group_samples(samples, None))) == 27
+    for seed in range(5):
+        train, _ = stratified_split(samples, (0.7, 0.3), seed=seed)
+        train_paths = {s.path for s in train}
+        together = {original, *copies}
+        assert together <= train_paths or together.isdisjoint(train_paths)
+        assert (exact in train_paths) == (ds.samples[5].path in train_paths)
+
+
+def test_custom_groups(tmp_images: ImageWriter) -> None:
+    ds = make_dataset(tmp_images, {"a": 8})
+    by_parity = stratified_split_indices(ds, (0.5, 0.5), group_by=lambda s: int(s.path.stem) % 2)
+    assert sorted(len(p) for p in by_parity) == [4, 4]
+    assert len({int(ds.samples[i].path.stem) % 2 for i in by_parity[0]}) == 1
+    explicit = stratified_split_indices(ds, (0.5, 0.5), groups=[0, 0, 0, 0, 1, 1, 1, 1])
+    assert explicit in ([[0, 1, 2, 3], [4, 5, 6, 7]], [[4, 5, 6, 7], [0, 1, 2, 3]])
+
+
+def test_find_leaks(tmp_images: ImageWriter) -> None:
+    a = tmp_images.image("x/a.jpg", seed=1, size=(64, 64))
+    b = tmp_images.image("x/b.jpg", seed=2, size=(64, 64))
+    c = tmp_images.image("y/c.jpg", seed=1, size=(64, 64))
+    d = tmp_images.reencode(b, "y/d.jpg", quality=50)
+    assert find_leaks([a, b], [c, d]) == [(a, c)]
+    assert find_leaks([a, b], [c, d], near_duplicates=True) == [(a, c), (b, d)]
+    assert find_leaks(FileDataset([Sample(a, "p")]), [Sample(d, "q")]) == []
+
+
+def test_fingerprint_of_non_image(tmp_images: ImageWriter) -> None:
+    bad = tmp_images.corrupt("bad.jpg")
+    print_ = fingerprint(bad)
+    assert print_.dhash is None
+    assert len(print_.sha256) == 64
+    groups = group_samples([Sample(bad, "a"), Sample(tmp_images.image("ok.jpg"), "a")])
+    assert groups == [0, 1]
+
+
+@pytest.mark.parametrize("fractions", [(1.0,), (0.5, 0.6), (0.5, 0.5, 0.0), (0.2,) * 5])
+def test_invalid_fractions(fractions: tuple[float, ...]) -> None:
+    with pytest.raises(InvalidArgumentError, match="fractions"):
+        stratified_split([Sample(Path("a.jpg"), "a")], fractions, group_by=None)
+
+
+def test_invalid_group_by() -> None:
+    with pytest.raises(InvalidArgumentError, match="group_by"):
+        group_samples([Sample(Path("a.jpg"), "a")], "name")  # type: ignore[arg-type]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    labels=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=60),
+    seed=st.integers(0, 2**31),
+    first=st.floats(0.1, 0.9),
+)
+def test_split_is_a_stratified_partition(labels: list[str], seed: int, first: float) -> None:
+    samples = [Sample(Path(f"{i}.jpg"), label) for i, label in enumerate(labels)]
+    parts = stratified_split_indices(samples, (first, 1 - first), seed=seed, group_by=None)
+    assert sorted(parts[0] + parts[1]) == list(range(len(samples)))
+    for label, total in Counter(labels).items():
+        got = sum(labels[i] == label for i in parts[0])
+        assert abs(got - first * total) <= 1
+    assert parts == stratified_split_indices(samples, (first, 1 - first), seed=seed, group_by=None)
+
+
+@pytest.mark.slow
+def test_shared_data_grouping_is_fast_and_finds_the_known_duplicates(shared_data: Path) -> None:
+    folders = [shared_data / "logos32plus", shared_data / "nologo", shared_data / "flickrlogos27"]
+    if not all(f.is_dir() for f in folders):
+        pytest.skip("shared data folders are absent")
+    logos = ImageFolderDataset(folders[0])
+    fl27 = FlickrLogos27Dataset(folders[2], name_map=canonical_class_name)
+    everything = concat(logos, ImageFolderDataset.from_folders({NO_LOGO: folders[1]}), fl27)
+    assert len(everything) == 5992 + 965 + 831
+    start = time.perf_counter()
+    groups = group_samples(everything)
+    assert time.perf_counter() - start < 60
+    assert len(set(groups)) < len(everything)
+    sprite = [
+        groups[i]
+        for i, s in enumerate(everything.samples)
+        if s.path.stem in ("2219451836", "2244358347", "2866536247")
+    ]
+    assert len(sprite) == 3
+    assert len(set(sprite)) == 1  # byte-identical FlickrLogos-27 copies under three names
+    leaks = find_leaks(logos, fl27, near_duplicates=True)
+    assert (folders[0] / "HP" / "005016.jpg", folders[2] / "images" / "4018954001.jpg") in leaks
