@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -237,7 +237,7 @@ def read_bboxes_file(path: Path) -> tuple[Box, ...]:
     return tuple(boxes)
 
 
-def _first_nonblank(lines: Sequence[str] | Iterable[str]) -> int:
+def _first_nonblank(lines: Sequence[str]) -> int:
     for number, line in enumerate(lines, start=1):
         if line.strip():
             return number

@@ -10,6 +10,7 @@ than a slot travel through a pipe.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import mmap
@@ -208,7 +209,8 @@ class BatchLoader:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
             if arena is not None:
-                arena.close()
+                with contextlib.suppress(BufferError):  # a view still alive: GC frees it
+                    arena.close()
 
     def _executor(self, arena: mmap.mmap | None) -> Executor:
         if _can_fork():
