@@ -527,7 +527,12 @@ def shared_data_splits(
             seen real photo geometry of every source. ``cross`` is then empty: measure the
             cross-dataset figure with a model trained without them.
     """
-    from logobrand.data import FlickrLogos27Dataset, ImageFolderDataset, stratified_split
+    from logobrand.data import (
+        FlickrLogos27Dataset,
+        ImageFolderDataset,
+        find_leaks,
+        stratified_split,
+    )
     from logobrand.data.base import canonical_class_name
 
     root = Path(data_root)
@@ -541,6 +546,10 @@ def shared_data_splits(
     classes = [*logos.classes, NO_LOGO]
     in_domain = logos.samples + imagenet
     cross_samples = shared + bsds
+    leaked = {b for _, b in find_leaks(in_domain, cross_samples, near_duplicates=True)}
+    if leaked:
+        logger.info("dropped %d cross-dataset photos also in the training sources", len(leaked))
+        cross_samples = [s for s in cross_samples if s.path not in leaked]
     if train_on_all_sources:
         in_domain, cross_samples = in_domain + cross_samples, []
     train, val, test = stratified_split(FileDataset(in_domain, classes), fractions, seed=seed)
