@@ -40,6 +40,7 @@ from logobrand.errors import (
 
 if TYPE_CHECKING:
     from logobrand.data import FileDataset
+    from logobrand.evaluation import Evaluation
     from logobrand.inference import Failure, LogoClassifier, Prediction
 
 PROG = "logobrand"
@@ -486,10 +487,11 @@ def _train_recipe(args: argparse.Namespace) -> int:
     clf = _load_classifier(str(result.directory))
     for name, part in (("in-domain test", splits.test), ("cross-dataset", splits.cross)):
         part = _limit_per_class(part, limit, seed)
-        scores = evaluate_classifier(clf, part, progress=not (_ci() or args.quiet))["report"]
+        scores = evaluate_model(clf, part, progress=not (_ci() or args.quiet)).summary()
         print(
             f"{name} ({len(part)} photos): accuracy {scores['accuracy']:.3f}, logo precision "
-            f"{scores['logo_precision']:.3f}, logo recall {scores['logo_recall']:.3f}",
+            f"{scores['logo_precision']:.3f}, logo recall {scores['logo_recall']:.3f}, "
+            f"ECE {scores['ece']:.3f}",
             flush=True,
         )
     print(f"try: {PROG} predict --model {result.directory} PHOTO", flush=True)
@@ -715,67 +717,38 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 # evaluate
 
 
-def evaluate_classifier(
-    clf: LogoClassifier,
-    data: FileDataset,
-    *,
-    batch_size: int = 32,
-    workers: int | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Score a classifier on a labelled dataset with the FlickrLogos-32 protocol.
+def evaluate_model(
+    clf: LogoClassifier, data: FileDataset, *, batch_size: int = 32, progress: bool = False
+) -> Evaluation:
+    """Score ``clf`` on ``data`` with :func:`logobrand.evaluation.evaluate`.
 
-    Photos that cannot be decoded are left out of the scores, counted and listed.
+    The label set is widened to the model's labels, so that a brand the model predicts but the
+    data lacks (or a class of the data the model does not know) is scored, not an error.
 
     Args:
         clf: The classifier.
         data: Photos with their true labels (``"no-logo"`` for photos without a logo).
         batch_size: Images per ONNX run.
-        workers: Decoding threads.
         progress: Show a progress bar on stderr.
 
     Returns:
-        A JSON-ready dict: ``report`` (:meth:`RecognitionReport.to_dict`), ``ece`` (expected
-        calibration error of the reported score), ``n_failed``, ``failures`` and the
-        ``report_object`` itself (not JSON; removed by the command before printing).
+        The :class:`~logobrand.evaluation.Evaluation` (undecodable photos in ``failures``).
 
     Raises:
         InvalidArgumentError: No photo could be decoded.
     """
-    from logobrand.data import NO_LOGO
-    from logobrand.metrics import expected_calibration_error, recognition_report
+    from logobrand.data import FileDataset
+    from logobrand.evaluation import evaluate
 
-    truth: list[str] = []
-    predicted: list[str | None] = []
-    confidences: list[float] = []
-    correct: list[bool] = []
-    failures: list[dict[str, Any]] = []
-    paths = [str(p) for p in data.paths]
-    results = clf.predict_batch(
-        paths, batch_size=batch_size, workers=workers, top_k=0, progress=progress
-    )
-    for sample, result in zip(data.samples, results, strict=True):
-        if not result.ok:
-            failures.append(result.to_dict())
-            continue
-        prediction: Prediction = result  # type: ignore[assignment]
-        truth.append(sample.label)
-        predicted.append(prediction.brand)
-        confidences.append(prediction.score)
-        correct.append((prediction.brand or NO_LOGO) == sample.label)
-    if not truth:
+    widened = FileDataset(data.samples, set(data.classes) | set(clf.labels))
+    if not len(widened):
+        raise InvalidArgumentError("the evaluation data holds no photo")
+    result = evaluate(clf, widened, batch_size=batch_size, progress=progress)
+    if result.report.n_images == 0:
         raise InvalidArgumentError(
-            f"none of the {len(paths)} photos could be decoded; nothing to evaluate"
+            f"none of the {len(widened)} photos could be decoded; nothing to evaluate"
         )
-    report = recognition_report(truth, predicted)
-    ece = expected_calibration_error(confidences, correct)
-    return {
-        "report": report.to_dict(),
-        "ece": ece,
-        "n_failed": len(failures),
-        "failures": failures,
-        "report_object": report,
-    }
+    return result
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -797,25 +770,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             args.data, args.negatives, limit_per_class=args.limit_per_class, seed=args.seed
         )
     progress = not (_ci() or args.quiet or args.json)
-    out = evaluate_classifier(
-        clf, data, batch_size=args.batch_size, workers=args.workers, progress=progress
-    )
-    report = out.pop("report_object")
+    result = evaluate_model(clf, data, batch_size=args.batch_size, progress=progress)
+    failures = [f.to_dict() for f in result.failures]
     unknown = sorted(set(data.classes) - set(clf.labels))
     if args.json:
-        out["model"] = str(clf.directory)
-        out["unknown_classes"] = unknown
+        out = {
+            "model": str(clf.directory),
+            "summary": result.summary(),
+            "report": result.report.to_dict(),
+            "ece": result.calibration_error,
+            "n_failed": len(failures),
+            "failures": failures,
+            "unknown_classes": unknown,
+        }
         print(json.dumps(out, indent=2))
     else:
         print(f"model {clf.directory} on {len(data)} photos")
-        print(report.format_table())
-        print(f"\nexpected calibration error (ECE, 15 bins) {out['ece']:.3f}")
+        print(result.report.format_table())
+        print(f"\nexpected calibration error (ECE, 15 bins) {result.calibration_error:.3f}")
         if unknown:
             print(f"classes the model does not know (always wrong): {', '.join(unknown)}")
-    if out["failures"]:
-        shown = "; ".join(f["source"] for f in out["failures"][:_SHOWN_FAILURES])
+    if failures:
+        shown = "; ".join(f["source"] for f in failures[:_SHOWN_FAILURES])
         _err(
-            f"{PROG} evaluate: {out['n_failed']} photo(s) could not be decoded and were left "
+            f"{PROG} evaluate: {len(failures)} photo(s) could not be decoded and were left "
             f"out of the scores: {shown}"
         )
     return EXIT_OK
@@ -1233,7 +1211,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of --limit-per-class")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per ONNX run")
-    p.add_argument("--workers", type=_positive_int, help="decoding threads [all cores]")
     p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
@@ -1357,7 +1334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "PredictInputs",
     "build_parser",
-    "evaluate_classifier",
+    "evaluate_model",
     "load_folder_dataset",
     "main",
     "read_labels",

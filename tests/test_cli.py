@@ -339,6 +339,23 @@ def test_evaluate_counts_undecodable_photos(
     assert "broken.png" in err
 
 
+def test_evaluate_scores_brands_the_data_lacks(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    negatives = tmp_path / "negatives"
+    save_photo(negatives / "grey.png", "grey")
+    save_photo(negatives / "red_sign.png", "red")  # the model sees "red": a false logo
+    data = tmp_path / "data"
+    save_photo(data / "Nike" / "n.png", "blue")  # a class the model does not know
+    args = ["evaluate", str(model_dir), "--negatives", str(negatives), "--data", str(data)]
+    code, out, _ = run([*args, "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["report"]["n_images"] == 3
+    assert result["report"]["logo_precision"] == 0.0
+    assert result["unknown_classes"] == ["nike"]
+
+
 def test_evaluate_without_data_is_a_clear_error(
     model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
