@@ -49,20 +49,69 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
-    from logobrand.data import NO_LOGO, FlickrLogos27Dataset, FlickrLogosDataset, ImageFolderDataset
-    from logobrand.errors import (
-        DatasetLayoutError,
-        FetchError,
-        ImageDecodeError,
-        ImageTooLargeError,
-        InvalidArgumentError,
-        LogoBrandError,
-        MissingExtraError,
-        ModelFormatError,
+    from logobrand.data import (
+        NO_LOGO as NO_LOGO,
     )
-    from logobrand.images import load_image
-    from logobrand.inference import Failure, LogoClassifier, ModelConfig, Prediction
-    from logobrand.models import Preprocessing, create_model, list_models, register_model
+    from logobrand.data import (
+        FlickrLogos27Dataset as FlickrLogos27Dataset,
+    )
+    from logobrand.data import (
+        FlickrLogosDataset as FlickrLogosDataset,
+    )
+    from logobrand.data import (
+        ImageFolderDataset as ImageFolderDataset,
+    )
+    from logobrand.errors import (
+        DatasetLayoutError as DatasetLayoutError,
+    )
+    from logobrand.errors import (
+        FetchError as FetchError,
+    )
+    from logobrand.errors import (
+        ImageDecodeError as ImageDecodeError,
+    )
+    from logobrand.errors import (
+        ImageTooLargeError as ImageTooLargeError,
+    )
+    from logobrand.errors import (
+        InvalidArgumentError as InvalidArgumentError,
+    )
+    from logobrand.errors import (
+        LogoBrandError as LogoBrandError,
+    )
+    from logobrand.errors import (
+        MissingExtraError as MissingExtraError,
+    )
+    from logobrand.errors import (
+        ModelFormatError as ModelFormatError,
+    )
+    from logobrand.images import (
+        load_image as load_image,
+    )
+    from logobrand.inference import (
+        Failure as Failure,
+    )
+    from logobrand.inference import (
+        LogoClassifier as LogoClassifier,
+    )
+    from logobrand.inference import (
+        ModelConfig as ModelConfig,
+    )
+    from logobrand.inference import (
+        Prediction as Prediction,
+    )
+    from logobrand.models import (
+        Preprocessing as Preprocessing,
+    )
+    from logobrand.models import (
+        create_model as create_model,
+    )
+    from logobrand.models import (
+        list_models as list_models,
+    )
+    from logobrand.models import (
+        register_model as register_model,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,7 @@
-"""Model registry and built-in architectures (``scratch_cnn``, ``resnet18_v2``, ``efficientnet_lite0``)."""
+"""Model registry and the built-in architectures.
+
+Built in: ``scratch_cnn``, ``resnet18_v2`` and ``efficientnet_lite0``.
+"""
 
 from logobrand.models.registry import (
     IMAGENET_MEAN,

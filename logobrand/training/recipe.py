@@ -424,7 +424,7 @@ def train_default_model(
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             schedule.step()
-            total_loss += float(loss) * len(rows)
+            total_loss += loss.item() * len(rows)
             correct += int((logits.argmax(1) == y).sum())
             bar.update(len(rows))
         bar.close()
