@@ -253,6 +253,8 @@ def _preprocess_into(image: np.ndarray, pre: Preprocessing, out: np.ndarray) -> 
     """Write ``preprocess(image, pre)`` into ``out`` (float32, shape (3, S, S))."""
     size = pre.input_size
     rgb = to_rgb(_check_image(image, "preprocess"))
+    if pre.canonical_size is not None:
+        rgb = _resize(rgb, pre.canonical_size, pre.canonical_size)
     resized = _resize(rgb, size, size)
     affine = _affine_for(pre)
     # Splitting into planes and scaling in place is ~20x faster than broadcasting over the
@@ -268,6 +270,7 @@ def preprocess(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
     """Turn a photo into a model input: squash to ``S`` x ``S``, normalise, CHW ``float32``.
 
     This is the one preprocessing function shared by evaluation, training and inference.
+    When ``pre.canonical_size`` is set, the photo is squashed to that size first.
 
     Args:
         image: ``uint8`` image, ``(H, W)`` or ``(H, W, C)`` with ``C`` in 1, 3, 4, any size

@@ -16,7 +16,8 @@ survive; :func:`recover_model_dir` puts the previous copy back (and
 says so in its error message).
 
 Example:
-    >>> from logobrand.models.registry import Preprocessing
+    >>> from logobrand._io import _UMASK
+from logobrand.models.registry import Preprocessing
     >>> cfg = ModelConfig(architecture="scratch_cnn", labels=("adidas", "no-logo"),
     ...                   preprocessing=Preprocessing(input_size=64))
     >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
@@ -378,7 +379,10 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
     try:
         writer(tmp)
         for path in tmp.iterdir():
+            if path.is_file():  # mkstemp/mkdtemp make private files; honour the umask instead
+                path.chmod(0o666 & ~_UMASK)
             _fsync_file(path)
+        tmp.chmod(0o777 & ~_UMASK)
         _fsync_dir(tmp)
         _swap_into_place(tmp, target)
     except BaseException:

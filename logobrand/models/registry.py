@@ -41,21 +41,29 @@ class Preprocessing:
         resize: ``"squash"`` resizes the whole photo to ``input_size`` x ``input_size``,
             ignoring its aspect ratio (every training photo gets the same geometry, which
             defuses the squashed-positives trap in Logos-32plus).
+        canonical_size: When set, the photo is first squashed to this square size and only
+            then resized to ``input_size``. Logos-32plus was published at 224 x 224; passing
+            every photo through the same 224 x 224 stage gives positives and negatives the
+            same sharpness as well as the same geometry.
     """
 
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     resize: str = "squash"
+    canonical_size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dictionary."""
-        return {
+        out: dict[str, Any] = {
             "input_size": self.input_size,
             "mean": list(self.mean),
             "std": list(self.std),
             "resize": self.resize,
         }
+        if self.canonical_size is not None:
+            out["canonical_size"] = self.canonical_size
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
@@ -70,7 +78,16 @@ class Preprocessing:
         resize = str(data.get("resize", "squash"))
         if resize != "squash":
             raise ValueError(f"unknown resize policy {resize!r}")
-        return cls(size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), resize)
+        canonical = data.get("canonical_size")
+        if canonical is not None and int(canonical) < 8:
+            raise ValueError(f"canonical_size {canonical} is too small")
+        return cls(
+            size,
+            (mean[0], mean[1], mean[2]),
+            (std[0], std[1], std[2]),
+            resize,
+            None if canonical is None else int(canonical),
+        )
 
 
 @dataclass(frozen=True)
