@@ -16,7 +16,6 @@ survive; :func:`recover_model_dir` puts the previous copy back (and
 says so in its error message).
 
 Example:
-    >>> from logobrand._io import _UMASK
 from logobrand.models.registry import Preprocessing
     >>> cfg = ModelConfig(architecture="scratch_cnn", labels=("adidas", "no-logo"),
     ...                   preprocessing=Preprocessing(input_size=64))
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from logobrand._io import atomic_write_json
+from logobrand._io import _UMASK, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.prediction import NO_LOGO
 from logobrand.models.registry import Preprocessing
