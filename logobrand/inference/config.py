@@ -16,7 +16,7 @@ survive; :func:`recover_model_dir` puts the previous copy back (and
 says so in its error message).
 
 Example:
-from logobrand.models.registry import Preprocessing
+    >>> from logobrand.models.registry import Preprocessing
     >>> cfg = ModelConfig(architecture="scratch_cnn", labels=("adidas", "no-logo"),
     ...                   preprocessing=Preprocessing(input_size=64))
     >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
