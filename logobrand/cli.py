@@ -462,7 +462,9 @@ def _train_recipe(args: argparse.Namespace) -> int:
         ) from exc
 
     print(f"splitting {args.data_root} (70/10/20, duplicates kept together) ...", flush=True)
-    splits = recipe.shared_data_splits(args.data_root, seed=args.seed)
+    splits = recipe.shared_data_splits(
+        args.data_root, seed=args.seed, train_on_all_sources=args.all_sources
+    )
     limit, seed = args.limit_per_class, args.seed
     train = _limit_per_class(splits.train, limit, seed)
     val = _limit_per_class(splits.val, limit, seed)
@@ -486,6 +488,8 @@ def _train_recipe(args: argparse.Namespace) -> int:
     )
     clf = _load_classifier(str(result.directory))
     for name, part in (("in-domain test", splits.test), ("cross-dataset", splits.cross)):
+        if not part.samples:
+            continue
         part = _limit_per_class(part, limit, seed)
         scores = evaluate_model(clf, part, progress=not (_ci() or args.quiet)).summary()
         print(
@@ -1129,6 +1133,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         metavar="DIR",
         help="with --recipe: the folder holding logos32plus/ and nologo/ (../shared/data)",
+    )
+    src.add_argument(
+        "--all-sources",
+        action="store_true",
+        help="with --recipe: also train on FlickrLogos-27 and BSDS500 (the shipped model); "
+        "there is then no cross-dataset test",
     )
     opt = p.add_argument_group("optimisation (defaults: the tutorial's; the recipe has its own)")
     opt.add_argument("--epochs", type=_positive_int, help="number of epochs [10]")

@@ -120,7 +120,7 @@ class RecipeConfig:
     canonical_size: int | None = 224
     frozen_blocks: int = 11
     views: int = 4
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
