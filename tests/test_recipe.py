@@ -1,0 +1,100 @@
+"""Tests of the default-model recipe: views, calibration helpers and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from logobrand.data import NO_LOGO, FileDataset, Sample  # noqa: E402
+from logobrand.training.recipe import (  # noqa: E402
+    RecipeConfig,
+    augmented_view,
+    choose_threshold,
+    fit_temperature,
+    train_default_model,
+)
+
+pytestmark = pytest.mark.torch
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    view=st.integers(0, 5),
+    negative=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_augmented_view_shape_and_determinism(
+    height: int, width: int, view: int, negative: bool, seed: int
+) -> None:
+    image = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    a = augmented_view(image, 32, view, np.random.default_rng(seed), negative=negative)
+    b = augmented_view(image, 32, view, np.random.default_rng(seed), negative=negative)
+    assert a.shape == (32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+
+
+def test_view_zero_is_the_plain_squashed_photo() -> None:
+    image = np.full((10, 40, 3), 77, np.uint8)
+    out = augmented_view(image, 16, 0, np.random.default_rng(0), negative=True)
+    assert np.all(out == 77)
+
+
+def test_fit_temperature_recovers_a_known_temperature() -> None:
+    gen = torch.Generator().manual_seed(0)
+    true_logits = torch.randn(4000, 5, generator=gen) * 2.0
+    targets = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=gen).squeeze(1)
+    fitted = fit_temperature(true_logits * 3.0, targets)  # over-confident by a factor 3
+    assert 2.4 < fitted < 3.7
+
+
+def test_choose_threshold_reaches_the_target_on_separable_scores() -> None:
+    labels = ["a", "b", NO_LOGO]
+    probs = np.array(
+        [[0.9, 0.05, 0.05], [0.1, 0.85, 0.05], [0.3, 0.2, 0.5], [0.35, 0.3, 0.35]], np.float32
+    )
+    targets = [0, 1, 2, 2]
+    threshold, reached, precision, recall = choose_threshold(probs, targets, labels, 0.98)
+    assert reached and precision == 1.0 and recall == 1.0
+    assert 0.35 < threshold <= 0.85 + 1e-6
+
+
+def _tiny_dataset(root: Path, per_class: int, seed: int) -> FileDataset:
+    import cv2
+
+    samples = []
+    rng = np.random.default_rng(seed)
+    for label, colour in (("red", (0, 0, 255)), ("blue", (255, 0, 0)), (NO_LOGO, None)):
+        for i in range(per_class):
+            img = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+            if colour is not None:
+                cv2.rectangle(img, (10, 10), (40, 30), colour, -1)
+            path = root / f"{label}_{seed}_{i}.jpg"
+            cv2.imwrite(str(path), img)
+            samples.append(Sample(path, label))
+    return FileDataset(samples, ["blue", NO_LOGO, "red"])
+
+
+@pytest.mark.slow
+def test_train_default_model_end_to_end(tmp_path: Path) -> None:
+    from logobrand.inference import LogoClassifier
+
+    train = _tiny_dataset(tmp_path, 6, 0)
+    val = _tiny_dataset(tmp_path, 3, 1)
+    config = RecipeConfig(input_size=64, canonical_size=None, epochs=2, views=2, batch_size=8)
+    result = train_default_model(train, val, tmp_path / "model", config, progress=False)
+    assert len(result.history) == 2
+    assert [row["epoch"] for row in result.history] == [1.0, 2.0]
+    clf = LogoClassifier.from_pretrained(result.directory)
+    assert clf.config.threshold == pytest.approx(result.threshold)
+    assert clf.config.preprocessing.input_size == 64
+    prediction = clf.predict(train.samples[0].path)
+    assert prediction.brand in (None, "blue", "red")
+    assert 0.0 <= prediction.score <= 1.0
