@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     parser.add_argument("--weights", type=Path, help="Gluon resnet18_v2 ImageNet .params file")
     parser.add_argument("--fast", action="store_true", help="4 photos per class, 1 epoch")
+    parser.add_argument("--per-class", type=int, help="use the first N photos of every class")
     parser.add_argument("--epochs", type=int, help="default: 20, the tutorial's (1 with --fast)")
     parser.add_argument("--batch-size", type=int, default=40)
     parser.add_argument("--lr", type=float, default=0.01)
@@ -150,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
     logos = ImageFolderDataset(args.data_root / "logos32plus")
     negatives = ImageFolderDataset.from_folders({NO_LOGO: args.data_root / "nologo"})
     data = concat(logos, negatives)
-    if args.fast:
-        data = first_per_class(data, 4)
+    per_class = args.per_class or (4 if args.fast else None)
+    if per_class is not None:
+        data = first_per_class(data, per_class)
     train, val = stratified_split(data, (0.8, 0.2), seed=args.seed)
     print(f"{len(train)} training and {len(val)} validation photos, {len(data.classes)} classes")
 

@@ -217,6 +217,29 @@ def test_short_training_run_checkpoints_and_resumes(tmp_path: Path, tiny_data: A
     np.testing.assert_allclose(net(mx.nd.array(x)).asnumpy(), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_resume_continues_exactly(tmp_path: Path, tiny_data: Any) -> None:
+    """Two epochs in one go == one epoch, a checkpoint, and a resumed second epoch."""
+    from logobrand.training import ModelCheckpoint
+
+    train, val = tiny_data
+
+    def run(epochs: int, resume: bool, directory: Path) -> dict[str, np.ndarray]:
+        mx.random.seed(0)
+        net = create_gluon_model("resnet18_v2", 3, thumbnail=True)
+        trainer = GluonTrainer(
+            net, train, val, epochs=epochs, batch_size=5, lr=0.01, momentum=0.9,
+            num_workers=0, progress=False, callbacks=[ModelCheckpoint(directory, save_model=False)],
+        )  # fmt: skip
+        trainer.fit(resume_from=directory if resume else None)
+        return {k: p.data().asnumpy() for k, p in net._collect_params_with_prefix().items()}
+
+    straight = run(2, False, tmp_path / "a")
+    run(1, False, tmp_path / "b")
+    resumed = run(2, True, tmp_path / "b")
+    for name, value in straight.items():
+        np.testing.assert_allclose(resumed[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_frozen_backbone_trains_only_the_output(tiny_data: Any) -> None:
     train, _ = tiny_data
     net = create_gluon_model("resnet18_v2", 3, thumbnail=True)
