@@ -58,6 +58,7 @@ def test_every_example_is_tested() -> None:
         "02_train_scratch_cnn.py",
         "03_finetune.py",
         "04_classify_photo.py",
+        "05_mxnet_tutorial_finetune.py",  # tested in tests/test_mxnet_example.py
     ]
 
 

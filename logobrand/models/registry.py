@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
-from logobrand.errors import InvalidArgumentError, MissingExtraError, missing_extra
+from logobrand.errors import InvalidArgumentError, missing_extra
 
 _BUILTIN_MODULES = (
     "logobrand.models.scratch_cnn",
@@ -27,7 +27,9 @@ _BUILTIN_MODULES = (
 )
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+"""The ImageNet channel means (RGB, on values scaled to ``[0, 1]``)."""
 IMAGENET_STD = (0.229, 0.224, 0.225)
+"""The ImageNet channel standard deviations (RGB, on values scaled to ``[0, 1]``)."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,12 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 def create_model(
-    name: str, num_classes: int, pretrained: bool | str | Path = False, **kwargs: Any
+    name: str,
+    num_classes: int,
+    pretrained: bool | str | Path = False,
+    *,
+    backend: str = "torch",
+    **kwargs: Any,
 ) -> Any:
     """Build a registered model.
 
@@ -196,13 +203,20 @@ def create_model(
         pretrained: ``False`` for random initialisation, ``True`` for the model's bundled
             offline weights, or a path to a local weights file (safetensors, or a
             ``torch.save`` state dict loaded with ``weights_only=True``).
+        backend: ``"torch"`` (a ``torch.nn.Module``), ``"mxnet"`` (a Gluon ``HybridBlock``;
+            needs the ``mxnet`` extra; kwargs such as ``ctx=mx.gpu(0)``), or another name from
+            :func:`logobrand.backends.list_backends`.
         **kwargs: Passed to the builder.
 
     Returns:
-        A ``torch.nn.Module``.
+        A ``torch.nn.Module`` (or the backend's model type).
     """
     if num_classes < 1:
         raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
+    if backend != "torch":
+        from logobrand.backends import create_backend_model
+
+        return create_backend_model(backend, name, num_classes, pretrained, **kwargs)
     spec = get_model_spec(name)
     return spec.builder(num_classes=num_classes, pretrained=pretrained, **kwargs)
 
@@ -210,7 +224,6 @@ def create_model(
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "MissingExtraError",
     "ModelSpec",
     "Preprocessing",
     "create_model",
