@@ -269,9 +269,7 @@ def test_ray_binary_files_equal_predict_batch(
 
     existing = [str(p) for p in inputs if p.is_file()]
     # The readers take no CPU slot, so that two 1-CPU actors on 2 CPUs cannot starve them.
-    ds = ray_session.data.read_binary_files(
-        existing, include_paths=True, ray_remote_args={"num_cpus": 0}
-    )
+    ds = ray_session.data.read_binary_files(existing, include_paths=True, num_cpus=0)
     out = predict_dataset(ds, "bytes", model=model_dir, actors=2, rows_per_call=8)
     rows = out.take_all()
     assert sorted(rows[0]) == sorted(["path", *PREDICTION_COLUMNS])
