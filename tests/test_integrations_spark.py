@@ -321,11 +321,16 @@ def test_predict_chunks_spans_chunks_and_keeps_order(
     cells[5] = None  # a null cell
     cells[6] = inputs[6].read_bytes() if inputs[6].is_file() else cells[6]
     cells[7] = f"file://{inputs[7]}" if inputs[7].is_file() else cells[7]
-    chunks = [cells[:3], [], cells[3:4], cells[4:17], cells[17:], []]
+    # SERVER_POLICY refuses loopback URLs before any connection is made
+    url = "http://127.0.0.1:9/photo.jpg"
+    chunks = [cells[:3], [], cells[3:4], cells[4:17], cells[17:], [], [url]]
     out = list(predict_chunks(chunks, lambda c: c, clf, settings, threads=1))
     assert [len(c) for c, _ in out] == [len(c) for c in chunks]
     assert all(c is src for (c, _), src in zip(out, chunks, strict=True))
     results = [r for _, rs in out for r in rs]
+    blocked = results.pop()
+    assert isinstance(blocked, Failure) and blocked.error_type == "FetchError", blocked
+    assert blocked.source == url
     assert len(results) == len(inputs)
     for index, (path, result) in enumerate(zip(inputs, results, strict=True)):
         if index == 5:
