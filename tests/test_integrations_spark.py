@@ -456,12 +456,14 @@ def test_spark_loads_model_once_per_worker_with_task_cpus(
         spark.range(4)
         .repartition(4)
         .mapInPandas(probe, "pid long, threads long, seconds double")
-        .dropDuplicates(["pid", "threads"])
+        .distinct()  # several probe tasks may run in the same worker
         .collect()
     )
-    # local[2]: at most two Python workers ran the 8 tasks, and each loaded the model once,
-    # with one ONNX Runtime thread (spark.task.cpus = 1).
-    assert 1 <= len(loads) <= 2, loads
+    # Spark's reused Python workers ran the 8 tasks (local[2]: usually two of them); each
+    # loaded the model once, with one ONNX Runtime thread (spark.task.cpus = 1).
+    pids = [row["pid"] for row in loads]
+    assert loads and len(pids) == len(set(pids)), loads
+    assert len(pids) < tasks, loads
     assert {row["threads"] for row in loads} == {1}
 
 
