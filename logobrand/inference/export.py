@@ -111,17 +111,34 @@ def export_onnx(model: Any, path: str | os.PathLike[str], input_size: int, opset
     return dst
 
 
+def _with_extra_outputs(torch: Any, model: Any) -> tuple[Any, list[str]]:
+    """Wrap a model that has ``forward_all`` so that its extra outputs are exported too."""
+    if not hasattr(model, "forward_all") or not hasattr(model, "extra_onnx_outputs"):
+        return model, [OUTPUT_NAME]
+
+    class _AllOutputs(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, images: Any) -> Any:
+            return self.inner.forward_all(images)
+
+    return _AllOutputs(model), [OUTPUT_NAME, *model.extra_onnx_outputs()]
+
+
 def _export_legacy(torch: Any, model: Any, dummy: Any, path: Path, opset: int) -> None:
+    module, names = _with_extra_outputs(torch, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(
-            model,
+            module,
             (dummy,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=names,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in names}},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,

@@ -104,11 +104,15 @@ class SpatialLogSumExpHead(nn.Module):
         out: torch.Tensor = self.classifier(self.dropout(features))
         return out
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        scores = self.cell_scores(features).flatten(2)
-        cells = scores.shape[-1]
+    def pool(self, cell_scores: torch.Tensor) -> torch.Tensor:
+        """Pool ``(N, C, H, W)`` cell scores into ``(N, C)`` logits (soft maximum)."""
+        scores = cell_scores.flatten(2)
+        cells = int(scores.shape[-1])
         pooled = self.tau * torch.logsumexp(scores / self.tau, dim=-1)
         return pooled - self.tau * math.log(cells)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.cell_scores(features))
 
 
 class EfficientNetLite0(nn.Module):
@@ -146,6 +150,22 @@ class EfficientNetLite0(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(self.features(images))
         return out
+
+    def extra_onnx_outputs(self) -> tuple[str, ...]:
+        """Names of the ONNX outputs after ``"logits"`` (see :meth:`forward_all`)."""
+        return ("embedding", "cell_scores")
+
+    def forward_all(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(logits, embedding, cell_scores)`` for export.
+
+        ``embedding`` is the average-pooled last feature map ``(N, 1280)`` (for matching
+        reference photos); ``cell_scores`` are the per-cell logits ``(N, C, H, W)`` (a class
+        activation map, for locating the logo). Plain classification asks ONNX Runtime for
+        ``"logits"`` only.
+        """
+        features = self.features(images)
+        cells = self.head.cell_scores(features)
+        return self.head.pool(cells), features.mean((2, 3)), cells
 
     def backbone_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of everything but the classifier head."""
