@@ -1308,6 +1308,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="require the Gluon comparison (needs MXNet)"
     )
     p.set_defaults(func=_cmd_import_gluon)
+
+    # brands (few-shot gallery; logobrand/cli_brands.py) ------------------------------------
+    from logobrand.cli_brands import add_brands_parser
+
+    add_brands_parser(sub)
     return parser
 
 

@@ -29,6 +29,8 @@ from logobrand.inference.config import (
     leftover_backups,
     write_model_dir,
 )
+from logobrand.inference.gallery import GALLERY_JSON, GALLERY_KEY, Gallery
+from logobrand.inference.gallery import decide as gallery_decide
 from logobrand.inference.onnx import ORT_ERRORS, create_session, usable_cpu_count
 from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import Failure, Prediction, make_prediction
@@ -57,9 +59,16 @@ class LogoClassifier:
         >>> # 'adidas'
     """
 
-    def __init__(self, session: ort.InferenceSession, config: ModelConfig, directory: Path) -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        config: ModelConfig,
+        directory: Path,
+        gallery: Gallery | None = None,
+    ) -> None:
         """Wrap an open session; prefer :meth:`from_pretrained`, which validates both."""
         self._session = session
+        self._gallery = gallery  # few-shot brands (logobrand.inference.gallery); swapped whole
         self._config = config
         self._directory = directory
         self._input_name = session.get_inputs()[0].name
@@ -124,7 +133,9 @@ class LogoClassifier:
             directory / config.onnx_file, threads=threads, allow_spinning=allow_spinning
         )
         _check_session(session, config, directory / config.onnx_file)
-        return cls(session, config, directory)
+        from logobrand.inference.gallery import load_model_gallery
+
+        return cls(session, config, directory, load_model_gallery(directory, config.files, session))
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Copy this model to ``directory`` atomically (with the current config).
@@ -147,10 +158,15 @@ class LogoClassifier:
         if weights is not None and (source / weights).is_file():
             names.append(weights)
             files["weights"] = weights
+        gallery = self._gallery
+        if gallery is not None and len(gallery) > 0:
+            files[GALLERY_KEY] = GALLERY_JSON  # few-shot brands (see add_brand)
         config = dataclasses.replace(config, files=files)
 
         def writer(tmp: Path) -> None:
             copy_model_files(source, tmp, names)
+            if GALLERY_KEY in files and gallery is not None:
+                gallery.save(tmp)
             config.save(tmp)
 
         return write_model_dir(directory, writer)
@@ -169,7 +185,7 @@ class LogoClassifier:
         if threshold is not None:
             changes["threshold"] = threshold
         config = dataclasses.replace(self._config, **changes)
-        return LogoClassifier(self._session, config, self._directory)
+        return LogoClassifier(self._session, config, self._directory, self._gallery)
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -241,12 +257,15 @@ class LogoClassifier:
         pixels = load_image(image, draft_size=self._draft_size)
         return preprocess(pixels, pre)
 
-    def predict(self, image: ImageInput, *, top_k: int = 5) -> Prediction:
+    def predict(self, image: ImageInput, *, top_k: int = 5, boxes: bool = False) -> Prediction:
         """Recognise the brand in one photo.
 
         Args:
             image: A path, an ``http(s)`` URL, encoded bytes, a PIL image or an RGB array.
             top_k: Number of ``(label, probability)`` pairs in :attr:`Prediction.top_k`.
+            boxes: Also say where the brand is: :attr:`Prediction.boxes` in pixels of the
+                photo (see :mod:`logobrand.inference.boxes`). Needs a model with a
+                ``"cell_scores"`` output; the photo is then decoded at full resolution.
 
         Returns:
             A :class:`~logobrand.inference.prediction.Prediction`; ``brand`` is ``None`` when
@@ -256,15 +275,21 @@ class LogoClassifier:
             ImageDecodeError: The input cannot be decoded (the message names it).
             ImageTooLargeError: The image has too many pixels.
             FetchError: A URL could not be fetched.
+            InvalidArgumentError: ``boxes=True`` with a model that cannot localise.
 
         Example:
             >>> # clf.predict("photo.jpg", top_k=3).brand
             >>> # 'heineken'
         """
         _check_top_k(top_k)
+        if boxes:
+            from logobrand.inference.boxes import predict_with_boxes
+
+            return predict_with_boxes(self, image, top_k=top_k)
         x = self.preprocess(image)
-        logits = self.predict_logits(x[None])
-        return self._decide(logits[0], describe_source(image), top_k)
+        gallery = self._gallery
+        logits = self._forward(x[None], gallery)
+        return self._decide(logits[0], describe_source(image), top_k, gallery)
 
     def predict_batch(
         self,
@@ -275,6 +300,7 @@ class LogoClassifier:
         top_k: int = 5,
         progress: bool = False,
         total: int | None = None,
+        boxes: bool = False,
     ) -> Iterator[Prediction | Failure]:
         """Recognise brands in many photos, streaming results in input order.
 
@@ -294,13 +320,14 @@ class LogoClassifier:
             top_k: As in :meth:`predict`.
             progress: Show a progress bar on stderr.
             total: Number of inputs, for the progress bar when ``images`` has no ``len()``.
+            boxes: As in :meth:`predict`.
 
         Returns:
             An iterator of ``Prediction`` or ``Failure``, one per input, in order.
 
         Raises:
             InvalidArgumentError: ``batch_size``, ``workers``, ``top_k`` or ``total`` is
-                invalid.
+                invalid, or ``boxes=True`` with a model that cannot localise.
 
         Example:
             >>> # results = list(clf.predict_batch(["a.jpg", "b.png"], batch_size=16))
@@ -317,12 +344,26 @@ class LogoClassifier:
         ):
             raise InvalidArgumentError(f"total must be an integer >= 0 or None, got {total!r}")
         n_workers = workers if workers is not None else default_workers()
+        if boxes:
+            from logobrand.inference.boxes import predict_batch_with_boxes
+
+            return predict_batch_with_boxes(
+                self,
+                images,
+                batch_size=batch_size,
+                workers=n_workers,
+                top_k=top_k,
+                progress=progress,
+                total=total,
+            )
+
+        gallery = self._gallery
 
         def make_result(source: str, row: np.ndarray) -> Prediction:
-            return self._decide(row, source, top_k)
+            return self._decide(row, source, top_k, gallery)
 
         return run_pipeline(
-            self.predict_logits,
+            lambda batch: self._forward(batch, gallery),
             images,
             self.preprocess,
             batch_size,
@@ -333,8 +374,139 @@ class LogoClassifier:
             total=total,
         )
 
-    def _decide(self, logits: np.ndarray, source: str, top_k: int) -> Prediction:
+    # -- few-shot brands (logic in logobrand.inference.gallery) --------------------------------
+
+    @property
+    def gallery(self) -> Gallery | None:
+        """The few-shot brands added with :meth:`add_brand` (``None`` when there are none)."""
+        return self._gallery
+
+    def embed(
+        self, images: Iterable[ImageInput], *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
+        """Return the ``(N, D)`` raw ``"embedding"`` output for ``images`` (in order).
+
+        Raises:
+            ModelFormatError: The model has no ``"embedding"`` output.
+            ImageDecodeError: An input cannot be decoded.
+        """
+        from logobrand.inference.gallery import embed_images
+
+        return embed_images(self, images, batch_size=batch_size)
+
+    def add_brand(
+        self,
+        name: str,
+        images: Iterable[ImageInput],
+        *,
+        replace: bool = False,
+        save: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Gallery:
+        """Teach the classifier a new brand from a few reference images, without training.
+
+        The images (photos of the brand, or artwork renders from
+        :mod:`logobrand.artwork`) are embedded and stored in the gallery; predictions then
+        report ``name`` for photos similar enough to them (rule in
+        :mod:`logobrand.inference.gallery`). Adding to an existing gallery brand appends
+        references (``replace=True`` replaces them).
+
+        Args:
+            name: The brand name (not ``"no-logo"`` nor a trained label).
+            images: Paths, URLs, bytes, PIL images or RGB arrays.
+            replace: Replace the brand's references instead of appending.
+            save: Also write the model directory this classifier was loaded from
+                (atomically; see :meth:`save_pretrained`).
+            batch_size: Images per ONNX run.
+
+        Returns:
+            The new gallery.
+
+        Raises:
+            InvalidArgumentError: Bad name or no images.
+            ModelFormatError: The model has no ``"embedding"`` output.
+            ImageDecodeError: An image cannot be decoded (nothing is added).
+
+        Example:
+            >>> # clf.add_brand("nike", ["nike1.jpg", "nike2.jpg"], save=True)
+        """
+        from logobrand.inference.gallery import add_brand
+
+        self._gallery = add_brand(self, name, images, replace=replace, batch_size=batch_size)
+        if save:
+            self.save_pretrained(self._directory)
+        return self._gallery
+
+    def remove_brand(self, name: str, *, save: bool = False) -> Gallery:
+        """Forget a gallery brand (``save=True`` also rewrites the model directory).
+
+        Raises:
+            InvalidArgumentError: The gallery has no such brand.
+        """
+        from logobrand.inference.gallery import gallery_of
+
+        self._gallery = gallery_of(self).remove(name)
+        if save:
+            self.save_pretrained(self._directory)
+        return self._gallery
+
+    def calibrate_gallery(
+        self,
+        negatives: Iterable[ImageInput],
+        *,
+        target_fpr: float | None = None,
+        save: bool = False,
+    ) -> Gallery:
+        """Calibrate the gallery threshold on held-out photos showing no gallery brand.
+
+        Use no-logo photos and photos of the trained brands that were not used to train or
+        test the model; their embeddings are kept so that later :meth:`add_brand` calls
+        recompute the threshold.
+
+        Args:
+            negatives: The held-out photos (at least 20).
+            target_fpr: Largest share of them allowed to match a gallery brand
+                (default: :data:`~logobrand.inference.gallery.DEFAULT_TARGET_FPR`).
+            save: Also rewrite the model directory.
+
+        Returns:
+            The calibrated gallery.
+        """
+        from logobrand.inference.gallery import DEFAULT_TARGET_FPR, gallery_of
+
+        fpr = DEFAULT_TARGET_FPR if target_fpr is None else target_fpr
+        embeddings = self.embed(negatives)
+        self._gallery = gallery_of(self).calibrate(embeddings, target_fpr=fpr)
+        if save:
+            self.save_pretrained(self._directory)
+        return self._gallery
+
+    def _forward(self, batch: np.ndarray, gallery: Gallery | None) -> np.ndarray:
+        """Logits, with the gallery similarities appended when ``gallery`` has brands."""
+        if gallery is None or len(gallery) == 0:
+            return self.predict_logits(batch)
+        from logobrand.inference.gallery import run_with_gallery
+
+        self.predict_logits(batch[:0])  # shape check only
+        arr = np.ascontiguousarray(batch, dtype=np.float32)
+        return run_with_gallery(self._session, self._input_name, arr, gallery)
+
+    def _decide(
+        self, logits: np.ndarray, source: str, top_k: int, gallery: Gallery | None = None
+    ) -> Prediction:
         cfg = self._config
+        if gallery is not None and len(gallery) > 0:  # row = logits + gallery similarities
+            n = len(cfg.labels)
+            return gallery_decide(
+                logits[:n],
+                logits[n:],
+                cfg.labels,
+                gallery,
+                temperature=cfg.temperature,
+                threshold=cfg.threshold,
+                top_k=top_k,
+                source=source,
+            )
         return make_prediction(
             logits,
             cfg.labels,

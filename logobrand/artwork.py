@@ -1,0 +1,270 @@
+"""Reference images from clean brand artwork (SVG), for few-shot gallery brands.
+
+A brand with no photos at hand can be added from its logo artwork: the SVG is rendered in the
+brand colour (or white/black), and composited at several sizes and positions, slightly
+rotated, blurred and JPEG-compressed, on varied backgrounds (random crops of photos without
+logos, or solid colours). The renders are ordinary RGB arrays for
+:meth:`LogoClassifier.add_brand <logobrand.inference.LogoClassifier.add_brand>`.
+
+SVG rendering needs ``cairosvg`` (``pip install 'logobrand[art]'``, which also needs the cairo
+system library, e.g. ``apt-get install libcairo2``); compositing already-rendered RGBA arrays
+(:func:`compose_references`) needs only numpy and OpenCV.
+
+The simple-icons collection (CC0, https://simpleicons.org) has about 3,500 brand SVGs and a
+``simple-icons.json`` with each brand's colour; :func:`find_simple_icon` looks a brand up in
+a local copy.
+
+Example:
+    >>> # from logobrand.artwork import find_simple_icon, render_references
+    >>> # icon = find_simple_icon("../shared/data/brand-art/simple-icons", "Nike")
+    >>> # images = render_references(icon.svg, icon.color, backgrounds, n=20, seed=0)
+    >>> # clf.add_brand("nike", images)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, missing_extra
+
+DEFAULT_SIZE = 320
+"""Side of the square renders (the input size of the default model)."""
+
+
+@dataclass(frozen=True)
+class SimpleIcon:
+    """One simple-icons entry.
+
+    Attributes:
+        title: The brand's display name, e.g. ``"Red Bull"``.
+        slug: The icon's file stem, e.g. ``"redbull"``.
+        svg: Path of the SVG file.
+        color: Brand colour as ``(r, g, b)``.
+    """
+
+    title: str
+    slug: str
+    svg: Path
+    color: tuple[int, int, int]
+
+
+def _key(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", ascii_text.lower())
+
+
+def parse_hex_color(text: str) -> tuple[int, int, int]:
+    """Parse ``"E60000"`` or ``"#e60000"`` into ``(230, 0, 0)``.
+
+    Example:
+        >>> parse_hex_color("#DB0A40")
+        (219, 10, 64)
+    """
+    value = text.strip().lstrip("#")
+    if not re.fullmatch(r"[0-9a-fA-F]{6}", value):
+        raise InvalidArgumentError(f"colour {text!r} is not a 6-digit hex colour like 'E60000'")
+    return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+
+
+def find_simple_icon(root: str | os.PathLike[str], brand: str) -> SimpleIcon | None:
+    """Look ``brand`` up in a simple-icons folder (``simple-icons.json`` + ``icons/``).
+
+    Matches the slug, the title or an alias, ignoring case, accents and punctuation
+    (``"McDonalds"`` finds ``McDonald's``).
+
+    Returns:
+        The icon, or ``None`` when the collection has no such brand.
+
+    Raises:
+        InvalidArgumentError: ``root`` lacks ``simple-icons.json``.
+    """
+    folder = Path(root)
+    index = folder / "simple-icons.json"
+    if not index.is_file():
+        raise InvalidArgumentError(
+            f"{index} not found; pass the simple-icons folder (with simple-icons.json and icons/)"
+        )
+    entries = json.loads(index.read_text(encoding="utf-8"))
+    if isinstance(entries, dict):
+        entries = entries.get("icons", [])
+    wanted = _key(brand)
+    for entry in entries:
+        names = [entry.get("slug", ""), entry.get("title", "")]
+        aliases = entry.get("aliases") or {}
+        names += aliases.get("aka", []) if isinstance(aliases, dict) else []
+        if wanted and any(_key(str(n)) == wanted for n in names):
+            svg = folder / "icons" / f"{entry['slug']}.svg"
+            if not svg.is_file():
+                return None
+            return SimpleIcon(
+                entry["title"], entry["slug"], svg, parse_hex_color(entry.get("hex", "000000"))
+            )
+    return None
+
+
+def render_svg(
+    svg: str | os.PathLike[str] | bytes, size: int, color: tuple[int, int, int]
+) -> np.ndarray:
+    """Render an SVG filled with ``color`` to an RGBA ``(S, S', 4)`` uint8 array.
+
+    The longer side of the drawing is ``size`` pixels. Single-colour icons (simple-icons) have
+    no fill of their own, so the colour is set on the root element.
+
+    Raises:
+        MissingExtraError: cairosvg (the ``art`` extra) is not installed.
+        ImageDecodeError: The SVG cannot be rendered.
+    """
+    try:
+        import cairosvg
+    except (ImportError, OSError) as exc:  # OSError: the cairo system library is missing
+        raise missing_extra("cairosvg", "art") from exc
+    data = svg if isinstance(svg, bytes) else Path(svg).read_bytes()
+    hex_color = "#{:02x}{:02x}{:02x}".format(*color)
+    text = data.decode("utf-8", errors="replace")
+    text = re.sub(r"<svg\b", f'<svg fill="{hex_color}"', text, count=1)
+    try:
+        png = cairosvg.svg2png(bytestring=text.encode("utf-8"), output_width=size)
+    except Exception as exc:  # cairosvg raises many unrelated types for bad SVGs
+        raise ImageDecodeError(f"cannot render SVG {_describe(svg)}: {exc}") from exc
+    buffer = np.frombuffer(png, dtype=np.uint8)
+    bgra = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
+        raise ImageDecodeError(f"rendering SVG {_describe(svg)} gave no RGBA image")
+    rgba: np.ndarray = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
+    return rgba
+
+
+def _describe(svg: str | os.PathLike[str] | bytes) -> str:
+    return f"<{len(svg)} bytes>" if isinstance(svg, bytes) else str(svg)
+
+
+def _background(
+    rng: np.random.Generator, backgrounds: Sequence[np.ndarray], size: int
+) -> np.ndarray:
+    if backgrounds and rng.random() < 0.7:
+        photo = backgrounds[int(rng.integers(len(backgrounds)))]
+        h, w = photo.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.5, 1.0))
+        y = int(rng.integers(0, h - side + 1))
+        x = int(rng.integers(0, w - side + 1))
+        crop = photo[y : y + side, x : x + side]
+        return np.ascontiguousarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+    if rng.random() < 0.5:
+        value = rng.choice([245, 235, 20, 40])
+        colour = np.full(3, value) + rng.integers(-10, 11, 3)
+    else:
+        colour = rng.integers(0, 256, 3)
+    return np.ascontiguousarray(
+        np.broadcast_to(np.clip(colour, 0, 255), (size, size, 3)).astype(np.uint8)
+    )
+
+
+def compose_references(
+    logos: Sequence[np.ndarray],
+    backgrounds: Sequence[np.ndarray] = (),
+    *,
+    n: int = 20,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Composite RGBA logo renders onto varied backgrounds.
+
+    Each output picks a render, scales it so its longer side is 25-75 % of the image side,
+    rotates it by up to 12 degrees, places it at a random position, and puts it on a random
+    crop of a background photo (70 %) or a solid colour; then a light blur and JPEG
+    compression (quality 60-95) are applied.
+
+    Args:
+        logos: RGBA uint8 renders (e.g. from :func:`render_svg`, in several colours).
+        backgrounds: RGB photos without logos (none: solid colours only).
+        n: Number of images.
+        size: Side of the square outputs.
+        seed: Seed of the random choices (same seed, same images).
+
+    Returns:
+        ``n`` RGB uint8 arrays ``(size, size, 3)``.
+
+    Raises:
+        InvalidArgumentError: No logos, a logo that is not RGBA, or ``n``/``size`` < 1.
+    """
+    if not logos:
+        raise InvalidArgumentError("compose_references needs at least one RGBA logo render")
+    for logo in logos:
+        if logo.ndim != 3 or logo.shape[2] != 4 or logo.dtype != np.uint8:
+            raise InvalidArgumentError(
+                f"logos must be RGBA uint8 arrays (H, W, 4), got {logo.dtype} {logo.shape}"
+            )
+    if n < 1 or size < 8:
+        raise InvalidArgumentError(f"n must be >= 1 and size >= 8, got n={n}, size={size}")
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    for _ in range(n):
+        canvas = _background(rng, backgrounds, size).astype(np.float32)
+        logo = logos[int(rng.integers(len(logos)))]
+        h, w = logo.shape[:2]
+        scale = rng.uniform(0.25, 0.75) * size / max(h, w)
+        lw, lh = max(2, round(w * scale)), max(2, round(h * scale))
+        patch = cv2.resize(logo, (lw, lh), interpolation=cv2.INTER_AREA)
+        side = int(np.ceil(np.hypot(lw, lh))) + 2
+        matrix = cv2.getRotationMatrix2D((lw / 2, lh / 2), float(rng.uniform(-12, 12)), 1.0)
+        matrix[:, 2] += ((side - lw) / 2, (side - lh) / 2)
+        patch = cv2.warpAffine(patch, matrix, (side, side), flags=cv2.INTER_LINEAR)
+        side = min(side, size)
+        patch = patch[:side, :side]
+        y = int(rng.integers(0, size - side + 1))
+        x = int(rng.integers(0, size - side + 1))
+        alpha = patch[..., 3:4].astype(np.float32) / 255.0
+        region = canvas[y : y + side, x : x + side]
+        region[:] = region * (1 - alpha) + patch[..., :3].astype(np.float32) * alpha
+        image: np.ndarray = np.clip(canvas, 0, 255).astype(np.uint8)
+        if rng.random() < 0.5:
+            image = np.asarray(cv2.GaussianBlur(image, (3, 3), float(rng.uniform(0.3, 1.2))))
+        quality = int(rng.integers(60, 96))
+        ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            image = np.asarray(decoded)[..., ::-1]
+        out.append(np.ascontiguousarray(image))
+    return out
+
+
+def render_references(
+    svg: str | os.PathLike[str] | bytes,
+    color: tuple[int, int, int],
+    backgrounds: Sequence[np.ndarray] = (),
+    *,
+    n: int = 20,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Render an SVG logo (brand colour, white and black) and composite ``n`` references.
+
+    Raises:
+        MissingExtraError: cairosvg (the ``art`` extra) is not installed.
+        ImageDecodeError: The SVG cannot be rendered.
+
+    Example:
+        >>> # render_references("icons/nike.svg", (17, 17, 17), photos, n=20)
+    """
+    renders = [render_svg(svg, size, c) for c in (color, (255, 255, 255), (0, 0, 0))]
+    return compose_references(renders, backgrounds, n=n, size=size, seed=seed)
+
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "SimpleIcon",
+    "compose_references",
+    "find_simple_icon",
+    "parse_hex_color",
+    "render_references",
+    "render_svg",
+]

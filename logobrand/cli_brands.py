@@ -1,0 +1,210 @@
+"""``logobrand brands``: add, list, remove and calibrate few-shot gallery brands.
+
+Kept apart from :mod:`logobrand.cli`, which only registers the sub-command
+(:func:`add_brands_parser`). The gallery itself is :mod:`logobrand.inference.gallery`.
+
+Examples::
+
+    logobrand brands add nike photos/nike/ --model my-model            # in place, atomically
+    logobrand brands add nike a.jpg b.jpg --model my-model --out my-model-plus
+    logobrand brands add vodafone --artwork vodafone.svg --color E60000 \\
+        --backgrounds nologo/ --model my-model
+    logobrand brands calibrate held-out/nologo held-out/brands --model my-model
+    logobrand brands list --model my-model
+    logobrand brands remove nike --model my-model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from logobrand.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from logobrand.inference import LogoClassifier
+
+_EPILOG = """examples:
+  logobrand brands add nike photos/nike/ --model my-model
+  logobrand brands add nike a.jpg b.jpg c.jpg --model my-model --out my-model-plus
+  logobrand brands add vodafone --artwork vodafone.svg --color E60000 --backgrounds nologo/ \\
+      --model my-model
+  logobrand brands calibrate held-out/ --model my-model      (no-logo + trained-brand photos)
+  logobrand brands list --model my-model
+  logobrand brands remove nike --model my-model
+
+Photos of a brand are matched against the references by embedding similarity; the threshold
+is calibrated on held-out photos without the gallery brands (see docs/fewshot.rst)."""
+
+
+def _image_paths(inputs: Sequence[str]) -> Iterator[Path]:
+    from logobrand.inference.pipeline import iter_image_files
+
+    for item in inputs:
+        yield from iter_image_files(item)
+
+
+def _load(args: argparse.Namespace) -> LogoClassifier:
+    from logobrand.cli import _load_classifier
+
+    return _load_classifier(args.model, getattr(args, "threads", None))
+
+
+def _write(clf: LogoClassifier, args: argparse.Namespace) -> Path:
+    if args.out is not None:
+        return clf.save_pretrained(args.out)
+    if args.model is None or args.model == "default":
+        raise InvalidArgumentError(
+            "the bundled model is not changed in place; pass --out DIR to write a copy with "
+            "the gallery (or --model DIR to change your own model directory)"
+        )
+    return clf.save_pretrained(clf.directory)
+
+
+def _artwork_images(args: argparse.Namespace, size: int) -> list[Any]:
+    from logobrand.artwork import parse_hex_color, render_references
+    from logobrand.images import load_image
+
+    backgrounds = [load_image(p, draft_size=size) for p in _image_paths(args.backgrounds or [])]
+    color = parse_hex_color(args.color) if args.color else (0, 0, 0)
+    return render_references(
+        args.artwork, color, backgrounds, n=args.renders, size=size, seed=args.seed
+    )
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    if not args.images and args.artwork is None:
+        raise InvalidArgumentError(
+            "give reference photos (files or folders) or --artwork SVG for the brand"
+        )
+    clf = _load(args)
+    images: list[Any] = list(_image_paths(args.images))
+    if args.images and not images:
+        raise InvalidArgumentError(f"no image files found in {', '.join(args.images)}")
+    if args.artwork is not None:
+        images += _artwork_images(args, clf.config.preprocessing.input_size)
+    gallery = clf.add_brand(args.name, images, replace=args.replace)
+    where = _write(clf, args)
+    note = "" if gallery.calibrated else " (uncalibrated: run `logobrand brands calibrate`)"
+    print(
+        f"added {args.name!r} from {len(images)} images to {where}: {len(gallery)} gallery "
+        f"brands, threshold {gallery.threshold:.3f}{note}"
+    )
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    clf = _load(args)
+    gallery = clf.remove_brand(args.name)
+    where = _write(clf, args)
+    print(f"removed {args.name!r} from {where}: {len(gallery)} gallery brands left")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    clf = _load(args)
+    paths = list(_image_paths(args.negatives))
+    gallery = clf.calibrate_gallery(paths, target_fpr=args.target_fpr)
+    where = _write(clf, args)
+    print(
+        f"calibrated the gallery of {where} on {len(paths)} photos: threshold "
+        f"{gallery.threshold:.3f} (at most {args.target_fpr:g} of them match a gallery brand)"
+    )
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    clf = _load(args)
+    gallery = clf.gallery
+    brands = [] if gallery is None else list(zip(gallery.brands, gallery.counts, strict=True))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": str(clf.directory),
+                    "trained": list(clf.config.brands),
+                    "gallery": [{"name": b, "references": c} for b, c in brands],
+                    "threshold": None if gallery is None else gallery.threshold,
+                    "calibrated": gallery is not None and gallery.calibrated,
+                }
+            )
+        )
+        return 0
+    print(f"{clf.directory}: {len(clf.config.brands)} trained brands, {len(brands)} gallery brands")
+    for name, count in brands:
+        print(f"  {name}\t{count} references")
+    if gallery is not None and brands:
+        state = "calibrated" if gallery.calibrated else "uncalibrated"
+        print(f"threshold {gallery.threshold:.3f} ({state})")
+    return 0
+
+
+def _fpr(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def add_brands_parser(sub: Any) -> None:
+    """Register ``logobrand brands`` on the main parser's sub-parsers.
+
+    Args:
+        sub: The object returned by ``parser.add_subparsers()``.
+    """
+    p = sub.add_parser(
+        "brands",
+        help="add, list or remove few-shot brands (no training)",
+        description="Manage the gallery of few-shot brands stored in a model directory.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = p.add_subparsers(dest="brands_command", metavar="ACTION")
+    actions.required = True
+
+    def common(q: argparse.ArgumentParser, writes: bool) -> None:
+        q.add_argument("--model", help="model directory [the bundled model]")
+        q.add_argument("--threads", type=int, help="ONNX Runtime threads [all cores]")
+        if writes:
+            q.add_argument("--out", help="write the result here instead of changing --model")
+
+    q = actions.add_parser("add", help="add a brand from photos or artwork")
+    q.add_argument("name", help="brand name")
+    q.add_argument("images", nargs="*", metavar="IMAGE", help="reference photos or folders")
+    q.add_argument("--replace", action="store_true", help="replace the brand's references")
+    q.add_argument("--artwork", help="SVG logo to render into references (needs the art extra)")
+    q.add_argument("--color", help="logo colour as hex, e.g. E60000 [black]")
+    q.add_argument("--renders", type=int, default=20, help="artwork renders [20]")
+    q.add_argument("--backgrounds", nargs="*", help="photos/folders without logos for renders")
+    q.add_argument("--seed", type=int, default=0, help="seed of the renders [0]")
+    common(q, True)
+    q.set_defaults(func=_cmd_add)
+
+    q = actions.add_parser("list", help="list the trained and gallery brands")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    common(q, False)
+    q.set_defaults(func=_cmd_list)
+
+    q = actions.add_parser("remove", help="remove a gallery brand")
+    q.add_argument("name", help="brand name")
+    common(q, True)
+    q.set_defaults(func=_cmd_remove)
+
+    q = actions.add_parser(
+        "calibrate", help="calibrate the threshold on held-out photos without gallery brands"
+    )
+    q.add_argument("negatives", nargs="+", metavar="IMAGE", help="photos or folders")
+    q.add_argument(
+        "--target-fpr", type=_fpr, default=0.02, help="share allowed to match a gallery brand"
+    )
+    common(q, True)
+    q.set_defaults(func=_cmd_calibrate)
+
+
+__all__ = ["add_brands_parser"]

@@ -1,0 +1,958 @@
+"""Few-shot brands: a gallery of reference embeddings stored in the model directory.
+
+A model whose ONNX file has an ``"embedding"`` output (EfficientNet-Lite0 exports the
+average-pooled last feature map, ``(N, 1280)``) can recognise brands it was never trained on
+from a handful of reference photos (or rendered artwork, see :mod:`logobrand.artwork`),
+without retraining:
+
+* :meth:`LogoClassifier.add_brand <logobrand.inference.LogoClassifier.add_brand>` embeds the
+  references and stores them in a :class:`Gallery`;
+* every prediction compares the photo's embedding with each gallery brand;
+* :meth:`LogoClassifier.save_pretrained <logobrand.inference.LogoClassifier.save_pretrained>`
+  writes the gallery next to the model (``gallery.json`` + ``gallery.npz``).
+
+Matching
+    Embeddings are centred (minus the mean embedding of the calibration photos, when the
+    gallery has been calibrated) and L2-normalised. A brand's *prototype* is the normalised
+    mean of its normalised references (``reduce="mean"``, the default; ``reduce="max"`` takes
+    the best single reference instead). The similarity of a photo to a brand is the cosine
+    ``q . p``; one matrix product scores every brand at once, so thousands of brands cost a
+    few milliseconds (:func:`brand_similarities`).
+
+Decision rule (:func:`decide`)
+    1. The trained classes first: the classifier's rule (:func:`~logobrand.inference.
+       prediction.make_prediction`) picks the best trained brand ``b``; if
+       ``p(b) >= threshold`` the answer is ``b`` (a confident trained-class decision is never
+       overridden by the gallery).
+    2. Otherwise the classifier abstains; the best gallery brand ``g`` is the answer when its
+       similarity ``s(g) >= gallery.threshold``, with ``score = s(g)``.
+    3. Otherwise: no logo (``brand=None``, the classifier's no-logo score).
+
+Open-set calibration
+    ``gallery.threshold`` is chosen on *held-out* photos that show none of the gallery brands
+    (no-logo photos and photos of the trained brands; never the photos you test on):
+    :meth:`Gallery.calibrate` keeps their embeddings (``negatives``) and picks the smallest
+    threshold at which at most ``target_fpr`` of them match any gallery brand. Because the
+    negatives are stored, the threshold is recomputed automatically whenever a brand is added
+    or removed (more brands -> more chances of a false match -> a higher threshold). An
+    uncalibrated gallery uses :data:`DEFAULT_THRESHOLD` and says so in ``gallery.json``.
+
+Files (``config.json`` ``files["gallery"] = "gallery.json"``)::
+
+    gallery.json   format_version, embedding output + dim, reduce, threshold, calibration
+                   summary, brands (name, number of references), arrays file name
+    gallery.npz    numpy arrays (read with allow_pickle=False): "references" (R, D) float16
+                   raw embeddings grouped by brand, optional "negatives" (M, D) float16 and
+                   "center" (D,) float32
+
+Example:
+    >>> g = Gallery.empty(4)
+    >>> g = g.add("acme", np.array([[1.0, 0.0, 0.0, 0.0], [0.9, 0.1, 0.0, 0.0]]))
+    >>> g.brands, g.counts
+    (('acme',), (2,))
+    >>> sims = g.similarities(np.array([[1.0, 0.05, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]))
+    >>> (sims[:, 0] > 0.99).tolist()
+    [True, False]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import json
+import math
+import os
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from logobrand._io import atomic_write_bytes, atomic_write_json
+from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
+
+GALLERY_FORMAT_VERSION = 1
+"""The ``format_version`` of ``gallery.json``."""
+
+GALLERY_KEY = "gallery"
+"""The key of the gallery in ``config.json``'s ``files``."""
+
+GALLERY_JSON = "gallery.json"
+GALLERY_ARRAYS = "gallery.npz"
+EMBEDDING_OUTPUT = "embedding"
+"""The ONNX output the gallery matches (``(N, D)`` float32)."""
+
+DEFAULT_TARGET_FPR = 0.02
+"""Default share of held-out negative photos allowed to match a gallery brand."""
+
+DEFAULT_THRESHOLD = 0.6
+"""Similarity threshold of an uncalibrated gallery (see ``docs/fewshot.rst``; calibrate it)."""
+
+REDUCTIONS = ("mean", "max")
+
+_EPS = 1e-12
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Return ``x`` (``(N, D)``) with rows scaled to unit L2 norm (zero rows stay zero).
+
+    Example:
+        >>> normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+        [[0.6, 0.8], [0.0, 0.0]]
+    """
+    arr = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    out: np.ndarray = arr / np.maximum(norms, _EPS)
+    return out
+
+
+def brand_similarities(
+    queries: np.ndarray, references: np.ndarray, starts: np.ndarray | None = None
+) -> np.ndarray:
+    """Cosine similarity of each query to each brand, with one matrix product.
+
+    Args:
+        queries: ``(N, D)`` L2-normalised query embeddings.
+        references: ``(R, D)`` L2-normalised vectors: one prototype per brand
+            (``starts=None``), or every reference grouped by brand.
+        starts: With grouped references, the index of each brand's first reference
+            (increasing, starting at 0); a brand's similarity is then the maximum over its
+            references.
+
+    Returns:
+        ``(N, B)`` float32 similarities (``B = R`` without ``starts``).
+
+    Example:
+        >>> q = np.array([[1.0, 0.0]], np.float32)
+        >>> refs = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8]], np.float32)
+        >>> brand_similarities(q, refs, np.array([0, 2])).round(2).tolist()
+        [[1.0, 0.6]]
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    r = np.asarray(references, dtype=np.float32)
+    if q.ndim != 2 or r.ndim != 2 or q.shape[1] != r.shape[1]:
+        raise InvalidArgumentError(
+            f"queries {q.shape} and references {r.shape} must be 2-D with the same width"
+        )
+    if r.shape[0] == 0:
+        return np.zeros((q.shape[0], 0), dtype=np.float32)
+    sims: np.ndarray = q @ r.T
+    if starts is None:
+        return sims
+    out: np.ndarray = np.maximum.reduceat(sims, np.asarray(starts, dtype=np.intp), axis=1)
+    return out
+
+
+def threshold_for_fpr(best_similarities: np.ndarray, target_fpr: float) -> float:
+    """Smallest threshold at which at most ``target_fpr`` of the negatives reach it.
+
+    A photo matches when its similarity is ``>= threshold``; the result is just above the
+    ``floor(target_fpr * M) + 1``-th largest of the ``M`` negative similarities.
+
+    Example:
+        >>> round(threshold_for_fpr(np.array([0.1, 0.2, 0.3, 0.9]), 0.25), 3)
+        0.3
+        >>> threshold_for_fpr(np.array([0.1, 0.2, 0.3, 0.9]), 0.0) > 0.9
+        True
+    """
+    sims = np.sort(np.asarray(best_similarities, dtype=np.float64).ravel())[::-1]
+    if not 0.0 <= target_fpr < 1.0:
+        raise InvalidArgumentError(f"target_fpr must be in [0, 1), got {target_fpr}")
+    if sims.size == 0:
+        return DEFAULT_THRESHOLD
+    allowed = math.floor(target_fpr * sims.size + 1e-9)
+    if allowed >= sims.size:
+        return float(sims[-1])
+    return float(np.nextafter(np.float32(sims[allowed]), np.float32(np.inf)))
+
+
+@dataclass(frozen=True)
+class GalleryMatch:
+    """The best gallery brand for one photo.
+
+    Attributes:
+        brand: The gallery brand with the highest similarity.
+        similarity: Its cosine similarity (in ``[-1, 1]``).
+        matched: Whether ``similarity`` reaches the gallery's threshold.
+    """
+
+    brand: str
+    similarity: float
+    matched: bool
+
+
+class Gallery:
+    """Reference embeddings of few-shot brands, and the threshold that accepts a match.
+
+    Instances are immutable: :meth:`add`, :meth:`remove` and :meth:`calibrate` return new
+    galleries (so a classifier shared between threads swaps its gallery atomically).
+
+    Args:
+        dim: Embedding width ``D``.
+        brands: Brand names, in the order of their references.
+        references: ``(R, D)`` raw embeddings (not normalised), grouped by brand.
+        counts: Number of references of each brand (sums to ``R``).
+        threshold: Similarity needed to report a gallery brand.
+        reduce: ``"mean"`` (match each brand's prototype) or ``"max"`` (best reference).
+        center: ``(D,)`` vector subtracted before normalising, or ``None``.
+        negatives: ``(M, D)`` raw embeddings of held-out photos without gallery brands, used
+            to recalibrate ``threshold`` when the brands change, or ``None``.
+        target_fpr: The share of negatives allowed to match (with ``negatives``).
+
+    Raises:
+        InvalidArgumentError: Shapes, names or numbers do not fit.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        brands: Sequence[str] = (),
+        references: np.ndarray | None = None,
+        counts: Sequence[int] = (),
+        threshold: float = DEFAULT_THRESHOLD,
+        reduce: str = "mean",
+        center: np.ndarray | None = None,
+        negatives: np.ndarray | None = None,
+        target_fpr: float = DEFAULT_TARGET_FPR,
+    ) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise InvalidArgumentError(f"dim must be an integer >= 1, got {dim!r}")
+        refs = (
+            np.zeros((0, dim), np.float32)
+            if references is None
+            else np.asarray(references, dtype=np.float32)
+        )
+        self._dim = dim
+        self._brands = tuple(brands)
+        self._counts = tuple(int(c) for c in counts)
+        self._references = _check_matrix("references", refs, dim)
+        self._center = None if center is None else _check_vector("center", center, dim)
+        self._negatives = None if negatives is None else _check_matrix("negatives", negatives, dim)
+        self._threshold = float(threshold)
+        self._reduce = reduce
+        self._target_fpr = float(target_fpr)
+        problem = self._problem()
+        if problem is not None:
+            raise InvalidArgumentError(f"Gallery: {problem}")
+        self._index = self._build_index()
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls, dim: int, *, reduce: str = "mean") -> Gallery:
+        """An empty gallery for ``dim``-wide embeddings."""
+        return cls(dim, reduce=reduce)
+
+    def _replace(self, **changes: Any) -> Gallery:
+        fields: dict[str, Any] = {
+            "brands": self._brands,
+            "references": self._references,
+            "counts": self._counts,
+            "threshold": self._threshold,
+            "reduce": self._reduce,
+            "center": self._center,
+            "negatives": self._negatives,
+            "target_fpr": self._target_fpr,
+        }
+        fields.update(changes)
+        gallery = Gallery(self._dim, **fields)
+        if gallery._negatives is not None and "threshold" not in changes:
+            gallery = gallery._recalibrated()
+        return gallery
+
+    def _problem(self) -> str | None:
+        if self._reduce not in REDUCTIONS:
+            return f"reduce must be one of {REDUCTIONS}, got {self._reduce!r}"
+        if len(self._brands) != len(self._counts):
+            return f"{len(self._brands)} brands but {len(self._counts)} reference counts"
+        for name in self._brands:
+            problem = _name_problem(name)
+            if problem is not None:
+                return problem
+        if len(set(self._brands)) != len(self._brands):
+            return f"brand names must be unique, got {list(self._brands)}"
+        if any(c < 1 for c in self._counts):
+            return f"every brand needs at least one reference, got counts {list(self._counts)}"
+        if sum(self._counts) != self._references.shape[0]:
+            return (
+                f"the counts add up to {sum(self._counts)} but there are "
+                f"{self._references.shape[0]} references"
+            )
+        if not -1.0 <= self._threshold <= 1.0 + 1e-6:
+            return f"threshold must be a cosine similarity in [-1, 1], got {self._threshold}"
+        if not 0.0 <= self._target_fpr < 1.0:
+            return f"target_fpr must be in [0, 1), got {self._target_fpr}"
+        return None
+
+    def _build_index(self) -> np.ndarray:
+        """Normalised matrix compared with queries: prototypes, or all references."""
+        refs = self.normalize(self._references)
+        if self._reduce == "max" or not self._brands:
+            return refs
+        starts = np.cumsum((0, *self._counts[:-1]))
+        sums = np.add.reduceat(refs, starts, axis=0)
+        return normalize_rows(sums)
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Embedding width ``D``."""
+        return self._dim
+
+    @property
+    def brands(self) -> tuple[str, ...]:
+        """The gallery brands, in insertion order."""
+        return self._brands
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        """Number of references of each brand."""
+        return self._counts
+
+    @property
+    def threshold(self) -> float:
+        """Similarity needed to report a gallery brand."""
+        return self._threshold
+
+    @property
+    def reduce(self) -> str:
+        """``"mean"`` (prototype per brand) or ``"max"`` (best single reference)."""
+        return self._reduce
+
+    @property
+    def target_fpr(self) -> float:
+        """Share of calibration negatives allowed to match a gallery brand."""
+        return self._target_fpr
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the threshold comes from held-out negatives (see :meth:`calibrate`)."""
+        return self._negatives is not None
+
+    @property
+    def num_negatives(self) -> int:
+        """Number of calibration negatives kept (0 when uncalibrated)."""
+        return 0 if self._negatives is None else int(self._negatives.shape[0])
+
+    def references(self, brand: str) -> np.ndarray:
+        """The raw reference embeddings of ``brand`` (``(k, D)`` float32 copy)."""
+        i = self._position(brand)
+        start = sum(self._counts[:i])
+        return self._references[start : start + self._counts[i]].copy()
+
+    def __len__(self) -> int:
+        return len(self._brands)
+
+    def __contains__(self, brand: object) -> bool:
+        return brand in self._brands
+
+    def __repr__(self) -> str:
+        state = (
+            f"calibrated on {self.num_negatives} negatives, target_fpr={self._target_fpr:g}"
+            if self.calibrated
+            else "uncalibrated"
+        )
+        return (
+            f"Gallery({len(self._brands)} brands, {self._references.shape[0]} references, "
+            f"dim={self._dim}, reduce={self._reduce!r}, threshold={self._threshold:.4f}, {state})"
+        )
+
+    # -- matching --------------------------------------------------------------------------
+
+    def normalize(self, embeddings: np.ndarray) -> np.ndarray:
+        """Centre (when calibrated) and L2-normalise raw ``(N, D)`` embeddings."""
+        x = _check_matrix("embeddings", np.asarray(embeddings, dtype=np.float32), self._dim)
+        if self._center is not None:
+            x = x - self._center
+        return normalize_rows(x)
+
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Similarity of each raw embedding to each brand: ``(N, len(brands))`` float32."""
+        q = self.normalize(embeddings)
+        if self._reduce == "max" and self._brands:
+            starts = np.cumsum((0, *self._counts[:-1]))
+            return brand_similarities(q, self._index, starts)
+        return brand_similarities(q, self._index)
+
+    def match(self, similarities: np.ndarray) -> GalleryMatch | None:
+        """The best brand of one row of :meth:`similarities` (``None`` for an empty gallery)."""
+        row = np.asarray(similarities, dtype=np.float32).ravel()
+        if row.size != len(self._brands):
+            raise InvalidArgumentError(
+                f"got {row.size} similarities for a gallery of {len(self._brands)} brands"
+            )
+        if row.size == 0:
+            return None
+        best = int(np.argmax(row))
+        sim = float(row[best])
+        return GalleryMatch(self._brands[best], sim, sim >= self._threshold)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def add(self, brand: str, embeddings: np.ndarray, *, replace: bool = False) -> Gallery:
+        """Return a gallery with ``embeddings`` as references of ``brand``.
+
+        Adding to a brand that exists appends the references (``replace=True`` replaces
+        them). A calibrated gallery recomputes its threshold.
+
+        Raises:
+            InvalidArgumentError: The name is empty or ``"no-logo"``, or the embeddings are
+                not ``(k, D)`` finite numbers with ``k >= 1``.
+        """
+        problem = _name_problem(brand)
+        if problem is not None:
+            raise InvalidArgumentError(problem)
+        new = _check_matrix("embeddings", np.asarray(embeddings, dtype=np.float32), self._dim)
+        if new.shape[0] == 0:
+            raise InvalidArgumentError(f"no reference embeddings given for {brand!r}")
+        brands, counts, blocks = self._blocks()
+        if brand in brands:
+            i = brands.index(brand)
+            blocks[i] = new if replace else np.concatenate([blocks[i], new])
+            counts[i] = blocks[i].shape[0]
+        else:
+            brands.append(brand)
+            counts.append(new.shape[0])
+            blocks.append(new)
+        return self._replace(
+            brands=tuple(brands), counts=tuple(counts), references=_stack(blocks, self._dim)
+        )
+
+    def remove(self, brand: str) -> Gallery:
+        """Return a gallery without ``brand``.
+
+        Raises:
+            InvalidArgumentError: The gallery has no such brand.
+        """
+        i = self._position(brand)
+        brands, counts, blocks = self._blocks()
+        del brands[i], counts[i], blocks[i]
+        return self._replace(
+            brands=tuple(brands), counts=tuple(counts), references=_stack(blocks, self._dim)
+        )
+
+    def calibrate(
+        self,
+        negatives: np.ndarray,
+        *,
+        target_fpr: float = DEFAULT_TARGET_FPR,
+        center: bool = True,
+    ) -> Gallery:
+        """Return a gallery calibrated on held-out photos that show no gallery brand.
+
+        The negatives (no-logo photos and photos of the trained brands, never test photos)
+        are kept, so later :meth:`add`/:meth:`remove` recompute the threshold.
+
+        Args:
+            negatives: ``(M, D)`` raw embeddings of the held-out photos.
+            target_fpr: Largest share of negatives allowed to match a gallery brand.
+            center: Subtract the negatives' mean embedding before normalising.
+
+        Raises:
+            InvalidArgumentError: Fewer than 20 negatives, or bad shapes or numbers.
+        """
+        neg = _check_matrix("negatives", np.asarray(negatives, dtype=np.float32), self._dim)
+        if neg.shape[0] < 20:
+            raise InvalidArgumentError(
+                f"calibration needs at least 20 negative photos, got {neg.shape[0]}; pass "
+                "held-out photos without the gallery brands (no-logo and trained-brand photos)"
+            )
+        return Gallery(
+            self._dim,
+            brands=self._brands,
+            references=self._references,
+            counts=self._counts,
+            reduce=self._reduce,
+            center=neg.mean(axis=0) if center else None,
+            negatives=neg,
+            target_fpr=target_fpr,
+        )._recalibrated()
+
+    def with_threshold(self, threshold: float) -> Gallery:
+        """Return a copy with a fixed ``threshold`` (kept until the brands change)."""
+        return self._replace(threshold=float(threshold))
+
+    def _recalibrated(self) -> Gallery:
+        if self._negatives is None:
+            return self
+        if self._brands:
+            best = self.similarities(self._negatives).max(axis=1)
+            threshold = min(threshold_for_fpr(best, self._target_fpr), 1.0)
+        else:
+            threshold = 1.0
+        gallery = Gallery.__new__(Gallery)
+        gallery.__dict__.update(self.__dict__)
+        gallery._threshold = threshold
+        return gallery
+
+    def _position(self, brand: str) -> int:
+        if brand not in self._brands:
+            known = ", ".join(self._brands) or "none"
+            raise InvalidArgumentError(
+                f"the gallery has no brand {brand!r} (gallery brands: {known})"
+            )
+        return self._brands.index(brand)
+
+    def _blocks(self) -> tuple[list[str], list[int], list[np.ndarray]]:
+        starts = np.cumsum((0, *self._counts))
+        blocks = [self._references[a:b] for a, b in itertools.pairwise(starts)]
+        return list(self._brands), list(self._counts), blocks
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def to_json(self, arrays_name: str = GALLERY_ARRAYS) -> dict[str, Any]:
+        """The content of ``gallery.json``."""
+        return {
+            "format_version": GALLERY_FORMAT_VERSION,
+            "embedding": {
+                "output": EMBEDDING_OUTPUT,
+                "dim": self._dim,
+                "centered": (self._center is not None),
+            },
+            "reduce": self._reduce,
+            "threshold": self._threshold,
+            "calibration": {
+                "calibrated": self.calibrated,
+                "negatives": self.num_negatives,
+                "target_fpr": self._target_fpr,
+            },
+            "brands": [
+                {"name": b, "references": c}
+                for b, c in zip(self._brands, self._counts, strict=True)
+            ],
+            "arrays": arrays_name,
+        }
+
+    def arrays_bytes(self) -> bytes:
+        """The content of ``gallery.npz`` (numpy arrays only, no pickled objects)."""
+        arrays: dict[str, np.ndarray] = {"references": self._references.astype(np.float16)}
+        if self._center is not None:
+            arrays["center"] = self._center.astype(np.float32)
+        if self._negatives is not None:
+            arrays["negatives"] = self._negatives.astype(np.float16)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``gallery.npz`` then ``gallery.json`` into ``directory``, each atomically.
+
+        Returns:
+            The path of ``gallery.json``.
+        """
+        folder = Path(directory)
+        atomic_write_bytes(folder / GALLERY_ARRAYS, self.arrays_bytes())
+        return atomic_write_json(folder / GALLERY_JSON, self.to_json())
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | os.PathLike[str],
+        name: str = GALLERY_JSON,
+        *,
+        dim: int | None = None,
+    ) -> Gallery:
+        """Read and validate a gallery written by :meth:`save`.
+
+        Args:
+            directory: The model directory.
+            name: The ``gallery.json`` file name inside it.
+            dim: The model's embedding width; a gallery of another width is rejected.
+
+        Raises:
+            ModelFormatError: A file is missing, corrupt or inconsistent (the message names
+                it and says what to do).
+        """
+        path = Path(directory) / name
+        data = _read_json(path)
+        arrays_name = data.get("arrays", GALLERY_ARRAYS)
+
+        def bad(message: str) -> ModelFormatError:
+            return ModelFormatError(
+                f"{path}: {message}; fix or delete the gallery (and its 'gallery' entry in "
+                "config.json's files), then add the brands again"
+            )
+
+        if data.get("format_version") != GALLERY_FORMAT_VERSION:
+            raise bad(
+                f"unsupported format_version {data.get('format_version')!r} "
+                f"(this logobrand reads {GALLERY_FORMAT_VERSION})"
+            )
+        embedding = data.get("embedding")
+        if not isinstance(embedding, dict):
+            raise bad("field 'embedding' must be an object")
+        stored_dim = embedding.get("dim")
+        if isinstance(stored_dim, bool) or not isinstance(stored_dim, int) or stored_dim < 1:
+            raise bad(f"field 'embedding.dim' must be a positive integer, got {stored_dim!r}")
+        if embedding.get("output", EMBEDDING_OUTPUT) != EMBEDDING_OUTPUT:
+            raise bad(f"field 'embedding.output' must be {EMBEDDING_OUTPUT!r}")
+        if dim is not None and stored_dim != dim:
+            raise bad(
+                f"the gallery holds {stored_dim}-wide embeddings but the model's "
+                f"{EMBEDDING_OUTPUT!r} output is {dim} wide: it was made with another model"
+            )
+        brands = data.get("brands")
+        if not isinstance(brands, list) or not all(
+            isinstance(b, dict)
+            and isinstance(b.get("name"), str)
+            and isinstance(b.get("references"), int)
+            and not isinstance(b.get("references"), bool)
+            for b in brands
+        ):
+            raise bad("field 'brands' must be a list of {name: str, references: int}")
+        numbers: dict[str, float] = {}
+        calibration = data.get("calibration", {})
+        if not isinstance(calibration, dict):
+            raise bad("field 'calibration' must be an object")
+        for key, value in (
+            ("threshold", data.get("threshold")),
+            ("calibration.target_fpr", calibration.get("target_fpr", DEFAULT_TARGET_FPR)),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad(f"field {key!r} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise bad(f"field {key!r} must be finite, got {value!r}")
+            numbers[key] = float(value)
+        if not isinstance(arrays_name, str) or "/" in arrays_name or "\\" in arrays_name:
+            raise bad(f"field 'arrays' must be a plain file name, got {arrays_name!r}")
+        arrays = _read_arrays(Path(directory) / arrays_name)
+        if "references" not in arrays:
+            raise bad(f"{arrays_name} lacks the 'references' array")
+        refs = arrays["references"]
+        negatives = arrays.get("negatives")
+        if bool(calibration.get("calibrated", False)) != (negatives is not None):
+            raise bad(
+                "calibration.calibrated does not match the presence of the 'negatives' array "
+                f"in {arrays_name}"
+            )
+        try:
+            gallery = cls(
+                stored_dim,
+                brands=[b["name"] for b in brands],
+                counts=[b["references"] for b in brands],
+                references=refs,
+                threshold=numbers["threshold"],
+                reduce=data.get("reduce", "mean"),
+                center=arrays.get("center"),
+                negatives=negatives,
+                target_fpr=numbers["calibration.target_fpr"],
+            )
+        except InvalidArgumentError as exc:
+            raise bad(str(exc).removeprefix("Gallery: ")) from exc
+        if bool(embedding.get("centered", False)) != (gallery._center is not None):
+            raise bad(f"embedding.centered does not match the 'center' array in {arrays_name}")
+        return gallery
+
+
+# ----------------------------------------------------------------------------------------------
+# The decision rule
+
+
+def decide(
+    logits: np.ndarray,
+    similarities: np.ndarray | None,
+    labels: Sequence[str],
+    gallery: Gallery | None,
+    *,
+    temperature: float = 1.0,
+    threshold: float = 0.5,
+    top_k: int = 5,
+    source: str = "",
+) -> Prediction:
+    """Combine the trained classes and the gallery brands for one photo (see module doc).
+
+    ``top_k`` lists the classifier's labels with their probabilities and the best gallery
+    brands with their similarities, by decreasing value.
+
+    Args:
+        logits: ``(C,)`` classifier logits.
+        similarities: ``(B,)`` row of :meth:`Gallery.similarities`, or ``None``.
+        labels: The classifier's labels.
+        gallery: The gallery (``None`` or empty: the classifier's rule alone).
+        temperature: Classifier temperature.
+        threshold: Classifier brand threshold.
+        top_k: Number of ``(label, score)`` pairs.
+        source: Description of the input.
+
+    Returns:
+        The :class:`~logobrand.inference.prediction.Prediction`.
+
+    Example:
+        >>> g = Gallery(2, brands=["acme"], references=np.array([[1.0, 0.0]]), counts=[1],
+        ...             threshold=0.8)
+        >>> p = decide(np.array([2.0, 0.0]), np.array([0.9]), ["no-logo", "ups"], g,
+        ...            threshold=0.9, source="x.jpg")
+        >>> p.brand, round(p.score, 2)
+        ('acme', 0.9)
+    """
+    base = make_prediction(
+        logits, labels, temperature=temperature, threshold=threshold, top_k=top_k, source=source
+    )
+    if gallery is None or len(gallery) == 0 or similarities is None:
+        return base
+    row = np.asarray(similarities, dtype=np.float32).ravel()
+    match = gallery.match(row)
+    if match is None:
+        return base
+    order = np.argsort(-row, kind="stable")[:top_k]
+    extra = [(gallery.brands[i], float(row[i])) for i in order]
+    pairs = tuple(sorted([*base.top_k, *extra], key=lambda p: -p[1])[:top_k])
+    if base.brand is None and match.matched:
+        return dataclasses.replace(base, brand=match.brand, score=match.similarity, top_k=pairs)
+    return dataclasses.replace(base, top_k=pairs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def check_brand_name(name: str, trained_labels: Iterable[str] = ()) -> None:
+    """Raise :class:`InvalidArgumentError` if ``name`` cannot be a gallery brand."""
+    problem = _name_problem(name)
+    if problem is not None:
+        raise InvalidArgumentError(problem)
+    if name in set(trained_labels):
+        raise InvalidArgumentError(
+            f"{name!r} is already one of the model's trained classes; pick another name for "
+            "the gallery brand"
+        )
+
+
+def _name_problem(name: object) -> str | None:
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        return f"a brand name must be a non-empty string without outer spaces, got {name!r}"
+    if name == NO_LOGO:
+        return f"{NO_LOGO!r} is reserved for photos without a brand"
+    if any(ch in name for ch in "\n\r\t"):
+        return f"a brand name cannot contain control characters, got {name!r}"
+    return None
+
+
+def _check_matrix(what: str, x: np.ndarray, dim: int) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise InvalidArgumentError(f"{what} must have shape (N, {dim}), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidArgumentError(f"{what} contains NaN or infinite values")
+    return arr
+
+
+def _check_vector(what: str, x: np.ndarray, dim: int) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.shape != (dim,):
+        raise InvalidArgumentError(f"{what} must have shape ({dim},), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidArgumentError(f"{what} contains NaN or infinite values")
+    return arr
+
+
+def _stack(blocks: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    if not blocks:
+        return np.zeros((0, dim), np.float32)
+    return np.concatenate(blocks).astype(np.float32)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ModelFormatError(
+            f"{path} is missing but config.json names it; restore it, or remove the 'gallery' "
+            "entry from config.json's files"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"cannot read {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFormatError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "restore it or add the brands again"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: np.asarray(npz[key]) for key in npz.files}
+    except FileNotFoundError as exc:
+        raise ModelFormatError(
+            f"{path} is missing; gallery.json refers to it: restore it or add the brands again"
+        ) from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFormatError(
+            f"{path} is not a readable numpy .npz archive ({type(exc).__name__}: {exc}); "
+            "restore it or add the brands again"
+        ) from exc
+
+
+def gallery_file(files: Mapping[str, str]) -> str | None:
+    """The ``gallery.json`` name listed in a config's ``files``, or ``None``."""
+    return files.get(GALLERY_KEY)
+
+
+# ----------------------------------------------------------------------------------------------
+# Glue for LogoClassifier (kept here so that classifier.py only delegates)
+
+
+def embedding_dim(session: Any) -> int | None:
+    """Width of the ONNX session's ``"embedding"`` output, or ``None`` when it has none."""
+    for output in session.get_outputs():
+        if output.name == EMBEDDING_OUTPUT:
+            width = output.shape[-1] if output.shape else None
+            if isinstance(width, int):
+                return width
+            inputs = session.get_inputs()[0]
+            size = [d if isinstance(d, int) else 1 for d in inputs.shape]
+            x = np.zeros(size, dtype=np.float32)
+            result = session.run([EMBEDDING_OUTPUT], {inputs.name: x})[0]
+            return int(result.shape[-1]) if result.ndim == 2 else None
+    return None
+
+
+def require_embedding_dim(session: Any, directory: Path) -> int:
+    """Like :func:`embedding_dim`, but raise when the model cannot embed photos.
+
+    Raises:
+        ModelFormatError: The ONNX model has no ``"embedding"`` output.
+    """
+    dim = embedding_dim(session)
+    if dim is None:
+        raise ModelFormatError(
+            f"the model in {directory} has no {EMBEDDING_OUTPUT!r} output, so it cannot match "
+            "few-shot brands; re-export it with an architecture that provides one "
+            "(efficientnet_lite0, via save_model_dir)"
+        )
+    return dim
+
+
+def load_model_gallery(directory: Path, files: Mapping[str, str], session: Any) -> Gallery | None:
+    """Load the gallery a model directory's ``config.json`` names, checked against the model.
+
+    Raises:
+        ModelFormatError: The gallery files are missing, corrupt, or of another width than
+            the model's embedding output (or the model has none).
+    """
+    name = gallery_file(files)
+    if name is None:
+        return None
+    dim = require_embedding_dim(session, directory)
+    return Gallery.load(directory, name, dim=dim)
+
+
+def run_with_gallery(
+    session: Any, input_name: str, batch: np.ndarray, gallery: Gallery | None
+) -> np.ndarray:
+    """Run the model: ``(N, C)`` logits, with the ``(N, B)`` gallery similarities appended."""
+    if gallery is None or len(gallery) == 0:
+        out = session.run(["logits"], {input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+    logits, emb = session.run(["logits", EMBEDDING_OUTPUT], {input_name: batch})
+    sims = gallery.similarities(np.asarray(emb, dtype=np.float32))
+    return np.concatenate([np.asarray(logits, dtype=np.float32), sims], axis=1)
+
+
+def embed_images(classifier: Any, images: Iterable[Any], *, batch_size: int = 32) -> np.ndarray:
+    """Decode, preprocess and embed images with a classifier's model.
+
+    Args:
+        classifier: A :class:`~logobrand.inference.LogoClassifier`.
+        images: Paths, URLs, bytes, PIL images or RGB arrays.
+        batch_size: Images per ONNX run.
+
+    Returns:
+        ``(N, D)`` float32 raw embeddings, in input order.
+
+    Raises:
+        ModelFormatError: The model has no ``"embedding"`` output.
+        ImageDecodeError: An input cannot be decoded (the message names it; nothing is
+            skipped silently).
+        InvalidArgumentError: ``batch_size`` < 1.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    session = classifier.session
+    dim = require_embedding_dim(session, classifier.directory)
+    input_name = session.get_inputs()[0].name
+    chunks: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        batch = np.ascontiguousarray(np.stack(pending), dtype=np.float32)
+        chunks.append(np.asarray(session.run([EMBEDDING_OUTPUT], {input_name: batch})[0]))
+        pending.clear()
+
+    for image in images:
+        pending.append(classifier.preprocess(image))
+        if len(pending) == batch_size:
+            flush()
+    if pending:
+        flush()
+    if not chunks:
+        return np.zeros((0, dim), np.float32)
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def gallery_of(classifier: Any) -> Gallery:
+    """The classifier's gallery, or an empty one of its embedding width."""
+    gallery: Gallery | None = classifier.gallery
+    if gallery is not None:
+        return gallery
+    return Gallery.empty(require_embedding_dim(classifier.session, classifier.directory))
+
+
+def add_brand(
+    classifier: Any,
+    name: str,
+    images: Iterable[Any],
+    *,
+    replace: bool = False,
+    batch_size: int = 32,
+) -> Gallery:
+    """The classifier's gallery with ``name`` added from ``images`` (see ``add_brand``)."""
+    check_brand_name(name, classifier.labels)
+    if isinstance(images, (str, bytes, os.PathLike)):
+        raise InvalidArgumentError(
+            f"images must be a list of images, got a single {type(images).__name__}; "
+            "wrap it in a list"
+        )
+    gallery = gallery_of(classifier)
+    embeddings = embed_images(classifier, images, batch_size=batch_size)
+    if embeddings.shape[0] == 0:
+        raise InvalidArgumentError(f"no reference images given for brand {name!r}")
+    return gallery.add(name, embeddings, replace=replace)
+
+
+__all__ = [
+    "DEFAULT_TARGET_FPR",
+    "DEFAULT_THRESHOLD",
+    "EMBEDDING_OUTPUT",
+    "GALLERY_ARRAYS",
+    "GALLERY_FORMAT_VERSION",
+    "GALLERY_JSON",
+    "GALLERY_KEY",
+    "Gallery",
+    "GalleryMatch",
+    "add_brand",
+    "brand_similarities",
+    "check_brand_name",
+    "decide",
+    "embed_images",
+    "embedding_dim",
+    "gallery_file",
+    "gallery_of",
+    "load_model_gallery",
+    "normalize_rows",
+    "require_embedding_dim",
+    "run_with_gallery",
+    "threshold_for_fpr",
+]

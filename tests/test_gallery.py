@@ -1,0 +1,398 @@
+"""Few-shot gallery brands: Gallery maths, the decision rule, files, LogoClassifier and CLI.
+
+The classifier tests export a tiny torch module with an ``"embedding"`` output through
+``save_model_dir`` (skipped without torch); everything else needs numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.inference.gallery import (
+    GALLERY_ARRAYS,
+    GALLERY_JSON,
+    Gallery,
+    brand_similarities,
+    decide,
+    normalize_rows,
+    threshold_for_fpr,
+)
+
+LABELS = ("a", "b", "no-logo")
+SIZE = 32
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    return normalize_rows(rng.standard_normal((n, d)))
+
+
+# -- matching maths -----------------------------------------------------------------------------
+
+
+def test_brand_similarities_match_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    queries, refs = _unit(rng, 5, 16), _unit(rng, 9, 16)
+    counts = [2, 3, 4]
+    starts = np.array([0, 2, 5])
+    got = brand_similarities(queries, refs, starts)
+    expected = np.stack(
+        [np.max(queries @ refs[s : s + c].T, axis=1) for s, c in zip(starts, counts, strict=True)],
+        axis=1,
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(brand_similarities(queries, refs), queries @ refs.T, atol=1e-6)
+    assert brand_similarities(queries, refs[:0]).shape == (5, 0)
+
+
+@pytest.mark.parametrize("reduce", ["mean", "max"])
+def test_gallery_similarities_use_prototypes_or_best_reference(reduce: str) -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.random((3, 8)) + 0.1, rng.random((2, 8)) + 0.1
+    g = Gallery.empty(8, reduce=reduce).add("x", a).add("y", b)
+    q = rng.random((4, 8))
+    qn = normalize_rows(q)
+    if reduce == "max":
+        expected = np.stack([np.max(qn @ normalize_rows(r).T, axis=1) for r in (a, b)], axis=1)
+    else:
+        protos = normalize_rows(np.stack([normalize_rows(r).sum(0) for r in (a, b)]))
+        expected = qn @ protos.T
+    np.testing.assert_allclose(g.similarities(q), expected, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=60),
+    st.floats(0.0, 0.99),
+)
+def test_threshold_for_fpr_bounds_the_false_positive_rate(sims: list[float], fpr: float) -> None:
+    arr = np.array(sims, dtype=np.float32)
+    t = threshold_for_fpr(arr, fpr)
+    assert np.mean(arr >= t) <= fpr + 1e-9 or t <= arr.min()
+    # The threshold is the smallest such value among the data: one step lower admits more.
+    if np.mean(arr >= t) <= fpr and t > arr.min():
+        lower = arr[arr < t].max()
+        assert np.mean(arr >= lower) > fpr
+
+
+def test_add_append_replace_remove_and_errors() -> None:
+    g = Gallery.empty(4).add("x", np.ones((2, 4)))
+    g2 = g.add("x", np.ones((3, 4)))
+    assert g2.counts == (5,) and g.counts == (2,)  # immutable
+    assert g2.add("x", np.ones((1, 4)), replace=True).counts == (1,)
+    g3 = g2.add("y", np.eye(4)[:2])
+    assert g3.brands == ("x", "y") and g3.references("y").shape == (2, 4)
+    assert g3.remove("x").brands == ("y",)
+    with pytest.raises(InvalidArgumentError, match="no brand 'z'"):
+        g3.remove("z")
+    with pytest.raises(InvalidArgumentError, match="reserved"):
+        g.add("no-logo", np.ones((1, 4)))
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        g.add("w", np.ones((1, 5)))
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        g.add("w", np.full((1, 4), np.nan))
+
+
+def test_calibration_threshold_follows_the_gallery() -> None:
+    rng = np.random.default_rng(2)
+    negatives = rng.random((200, 16))
+    g = Gallery.empty(16).calibrate(negatives, target_fpr=0.05)
+    assert g.calibrated and g.threshold == 1.0  # nothing to match yet
+    g = g.add("x", rng.random((3, 16)))
+    best = g.similarities(negatives).max(axis=1)
+    assert np.mean(best >= g.threshold) <= 0.05
+    bigger = g.add("y", rng.random((3, 16))).add("z", rng.random((3, 16)))
+    assert bigger.threshold >= g.threshold - 1e-6  # more brands, more chances of a false match
+    with pytest.raises(InvalidArgumentError, match="at least 20"):
+        Gallery.empty(16).calibrate(negatives[:5])
+
+
+# -- decision rule ------------------------------------------------------------------------------
+
+
+def test_decide_open_set_rule() -> None:
+    g = Gallery(2, brands=["acme"], references=np.array([[1.0, 0.0]]), counts=[1], threshold=0.7)
+    confident = np.array([5.0, 0.0, 0.0])  # classifier: "a" with p ~ 0.99
+    unsure = np.array([0.0, 0.0, 0.5])  # best brand p ~ 0.28: the classifier abstains
+    kw: dict[str, Any] = {"threshold": 0.9, "source": "x"}
+    # trained class wins when the classifier is confident, even with a gallery match
+    assert decide(confident, np.array([0.95]), LABELS, g, **kw).brand == "a"
+    # the classifier abstains: the gallery decides
+    p = decide(unsure, np.array([0.8]), LABELS, g, **kw)
+    assert p.brand == "acme" and p.score == pytest.approx(0.8)
+    assert ("acme", pytest.approx(0.8)) in p.top_k
+    # neither: no logo
+    assert decide(unsure, np.array([0.5]), LABELS, g, **kw).brand is None
+    # no gallery: the plain classifier rule
+    assert decide(unsure, None, LABELS, None, **kw).brand is None
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def _saved(tmp_path: Path) -> tuple[Gallery, Path]:
+    rng = np.random.default_rng(3)
+    g = Gallery.empty(8).add("x", rng.random((2, 8))).add("y", rng.random((1, 8)))
+    g = g.calibrate(rng.random((30, 8)), target_fpr=0.1)
+    g.save(tmp_path)
+    return g, tmp_path
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    g, folder = _saved(tmp_path)
+    loaded = Gallery.load(folder, dim=8)
+    assert loaded.brands == g.brands and loaded.counts == g.counts
+    assert loaded.threshold == pytest.approx(g.threshold)
+    assert loaded.calibrated and loaded.num_negatives == 30
+    q = np.random.default_rng(4).random((3, 8))
+    np.testing.assert_allclose(loaded.similarities(q), g.similarities(q), atol=2e-3)  # float16
+    data = json.loads((folder / GALLERY_JSON).read_text())
+    assert data["brands"] == [{"name": "x", "references": 2}, {"name": "y", "references": 1}]
+    with np.load(folder / GALLERY_ARRAYS, allow_pickle=False) as npz:
+        assert set(npz.files) == {"references", "center", "negatives"}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / GALLERY_ARRAYS).write_bytes(b"not a zip"), "not a readable numpy"),
+        (lambda f: (f / GALLERY_ARRAYS).unlink(), "is missing"),
+        (lambda f: (f / GALLERY_JSON).write_text("{"), "not valid JSON"),
+        (
+            lambda f: np.savez(f / GALLERY_ARRAYS, references=np.array([{"a": 1}], dtype=object)),
+            "not a readable numpy",  # pickled object arrays are refused
+        ),
+        (
+            lambda f: np.savez(
+                f / GALLERY_ARRAYS,
+                references=np.zeros((3, 8), np.float16),
+                center=np.zeros(8, np.float32),
+            ),
+            "calibrated",
+        ),
+        (
+            lambda f: np.savez(
+                f / GALLERY_ARRAYS,
+                references=np.zeros((2, 8), np.float16),
+                center=np.zeros(8, np.float32),
+                negatives=np.zeros((30, 8), np.float16),
+            ),
+            "counts add up",
+        ),
+    ],
+)
+def test_corrupt_gallery_files_raise_model_format_error(
+    tmp_path: Path, damage: Any, message: str
+) -> None:
+    _, folder = _saved(tmp_path)
+    damage(folder)
+    with pytest.raises(ModelFormatError, match=message):
+        Gallery.load(folder, dim=8)
+
+
+def test_gallery_of_another_width_is_rejected(tmp_path: Path) -> None:
+    _, folder = _saved(tmp_path)
+    with pytest.raises(ModelFormatError, match="8-wide embeddings but the model"):
+        Gallery.load(folder, dim=16)
+
+
+# -- LogoClassifier and CLI with a tiny exported model ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    pytest.importorskip("onnx")
+    from logobrand.inference import ModelConfig, save_model_dir
+    from logobrand.models.registry import Preprocessing
+
+    class Tiny(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 16, 3, stride=2, padding=1)
+            self.head = torch.nn.Linear(16, len(LABELS))
+
+        def forward_all(self, x: Any) -> tuple[Any, Any]:
+            emb = torch.relu(self.conv(x)).mean((2, 3))
+            return self.head(emb), emb
+
+        def forward(self, x: Any) -> Any:
+            return self.forward_all(x)[0]
+
+        def extra_onnx_outputs(self) -> tuple[str, ...]:
+            return ("embedding",)
+
+    config = ModelConfig(
+        architecture="tiny",
+        labels=LABELS,
+        preprocessing=Preprocessing(input_size=SIZE),
+        threshold=1.0,  # the classifier never reports a trained brand: the gallery decides
+    )
+    directory = tmp_path_factory.mktemp("tiny") / "model"
+    save_model_dir(Tiny().eval(), directory, config)
+    return directory
+
+
+@pytest.fixture
+def model_dir(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, target)
+    return target
+
+
+def _solid(colours: list[tuple[int, int, int]]) -> list[np.ndarray]:
+    return [np.full((SIZE, SIZE, 3), c, np.uint8) for c in colours]
+
+
+def _images(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.mark.torch
+def test_add_remove_and_persist_round_trip(model_dir: Path, tmp_path: Path) -> None:
+    from logobrand.inference import LogoClassifier
+
+    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    assert clf.gallery is None
+    refs = _solid([(250, 20, 20), (230, 40, 30), (240, 10, 40)])
+    clf.calibrate_gallery(_images(30, seed=5))
+    clf.add_brand("acme", refs)
+    clf.add_brand("zeta", _solid([(20, 20, 250), (30, 40, 230)]))
+    with pytest.raises(InvalidArgumentError, match="trained classes"):
+        clf.add_brand("a", refs)
+    assert clf.gallery is not None and clf.gallery.brands == ("acme", "zeta")
+    sims = clf.gallery.similarities(clf.embed(refs))
+    assert (sims.argmax(axis=1) == 0).all()
+    assert clf.predict(refs[0]).brand == "acme"
+    out = clf.save_pretrained(tmp_path / "saved")
+    assert json.loads((out / "config.json").read_text())["files"]["gallery"] == GALLERY_JSON
+    again = LogoClassifier.from_pretrained(out, threads=1)
+    assert again.gallery is not None and again.gallery.counts == (3, 2)
+    assert again.gallery.calibrated
+    batch = list(again.predict_batch(refs, batch_size=2))
+    assert [p.brand for p in batch] == [again.predict(r).brand for r in refs]  # type: ignore[union-attr]
+    again.remove_brand("acme", save=True)
+    assert LogoClassifier.from_pretrained(out).gallery.brands == ("zeta",)  # type: ignore[union-attr]
+
+
+@pytest.mark.torch
+def test_calibrated_gallery_reports_its_brand_and_rejects_others(model_dir: Path) -> None:
+    from logobrand.inference import LogoClassifier
+
+    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf.calibrate_gallery(_images(40, seed=5), target_fpr=0.05)
+    solid = [np.full((SIZE, SIZE, 3), (250, 10, 10), np.uint8) for _ in range(2)]
+    clf.add_brand("red", solid)
+    assert clf.predict(solid[0]).brand == "red"
+    others = [p.brand for p in clf.predict_batch(_images(40, seed=5))]
+    assert sum(b == "red" for b in others) <= 2  # at most target_fpr of the negatives
+
+
+@pytest.mark.torch
+def test_gallery_files_validated_on_load(model_dir: Path) -> None:
+    from logobrand.inference import LogoClassifier
+
+    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf.add_brand("acme", _images(2, seed=1), save=True)
+    (model_dir / GALLERY_ARRAYS).write_bytes(b"garbage")
+    with pytest.raises(ModelFormatError, match=r"gallery\.npz"):
+        LogoClassifier.from_pretrained(model_dir)
+    Gallery.empty(7).add("acme", np.ones((1, 7))).save(model_dir)
+    with pytest.raises(ModelFormatError, match="7-wide"):
+        LogoClassifier.from_pretrained(model_dir)
+
+
+@pytest.mark.torch
+def test_cli_brands_add_list_remove(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from logobrand.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(_images(3, seed=7)):
+        cv2.imwrite(str(photos / f"{i}.png"), image[..., ::-1])
+    out = tmp_path / "out"
+    assert (
+        main(["brands", "add", "acme", str(photos), "--model", str(model_dir), "--out", str(out)])
+        == 0
+    )
+    assert main(["brands", "add", "zeta", str(photos / "0.png"), "--model", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["brands", "list", "--model", str(out), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["gallery"] == [
+        {"name": "acme", "references": 3},
+        {"name": "zeta", "references": 1},
+    ]
+    assert main(["brands", "remove", "acme", "--model", str(out)]) == 0
+    assert main(["brands", "list", "--model", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "zeta" in text and "acme" not in text.split("gallery brands")[-1]
+    assert main(["brands", "remove", "nope", "--model", str(out)]) == 2
+    assert "no brand 'nope'" in capsys.readouterr().err
+    assert not (model_dir / GALLERY_JSON).exists()  # --out left the source untouched
+
+
+@pytest.mark.torch
+def test_model_without_embedding_output_cannot_add_brands(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from logobrand.inference import LogoClassifier, ModelConfig, save_model_dir
+    from logobrand.models.registry import Preprocessing
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, len(LABELS)),
+    ).eval()
+    config = ModelConfig(
+        architecture="plain", labels=LABELS, preprocessing=Preprocessing(input_size=SIZE)
+    )
+    clf = LogoClassifier.from_pretrained(save_model_dir(model, tmp_path / "plain", config))
+    with pytest.raises(ModelFormatError, match="no 'embedding' output"):
+        clf.add_brand("acme", _images(1, seed=0))
+
+
+# -- artwork ------------------------------------------------------------------------------------
+
+
+def test_compose_references_is_deterministic() -> None:
+    from logobrand.artwork import compose_references
+
+    logo = np.zeros((40, 80, 4), np.uint8)
+    logo[10:30, 10:70] = (200, 30, 30, 255)
+    backgrounds = _images(2, seed=9)
+    first = compose_references([logo], backgrounds, n=4, size=64, seed=3)
+    second = compose_references([logo], backgrounds, n=4, size=64, seed=3)
+    assert len(first) == 4 and all(im.shape == (64, 64, 3) and im.dtype == np.uint8 for im in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    with pytest.raises(InvalidArgumentError, match="RGBA"):
+        compose_references([logo[..., :3]])
+
+
+def test_render_svg_when_cairosvg_is_installed() -> None:
+    pytest.importorskip("cairosvg")
+    from logobrand.artwork import render_references, render_svg
+
+    svg = (
+        b'<svg viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg">'
+        b'<path d="M2 2h20v20H2z"/></svg>'
+    )
+    rgba = render_svg(svg, 48, (255, 0, 0))
+    assert rgba.shape == (48, 48, 4) and rgba[24, 24].tolist() == [255, 0, 0, 255]
+    assert len(render_references(svg, (255, 0, 0), n=3, size=64)) == 3
