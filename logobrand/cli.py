@@ -675,23 +675,97 @@ def _format_result(result: Prediction | Failure) -> str:
     if prediction.top_k:
         top = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
         line += f"  [top: {top}]"
+    if prediction.image_size is not None:  # --boxes
+        found = "; ".join(
+            f"{b.x1:.0f},{b.y1:.0f},{b.x2:.0f},{b.y2:.0f} {b.score:.3f}" for b in prediction.boxes
+        )
+        line += f"  [boxes: {found or 'none'}]"
     return line
+
+
+class _BoxStream:
+    """``predict --boxes/--draw``: predictions with boxes, drawn into ``--draw`` when asked.
+
+    Each source is remembered until its result comes back (results come in source order), so
+    that its photo can be read again and drawn; drawings that fail are counted.
+    """
+
+    def __init__(self, clf: LogoClassifier, args: argparse.Namespace) -> None:
+        self.clf = clf
+        self.args = args
+        self.pending: deque[str] = deque()
+        self.taken: set[str] = set()
+        self.drawn = 0
+        self.draw_failures: list[str] = []
+
+    def _tee(self, sources: Iterable[str]) -> Iterator[str]:
+        for source in sources:
+            self.pending.append(source)
+            yield source
+
+    def run(
+        self, sources: Iterable[str], *, progress: bool, total: int | None
+    ) -> Generator[Prediction | Failure, None, None]:
+        from logobrand.inference.boxes import predict_batch_with_boxes, save_drawing
+        from logobrand.inference.classifier import default_workers
+
+        policy = None
+        if self.args.no_private_urls:
+            from logobrand.images_fetch import SERVER_POLICY
+
+            policy = SERVER_POLICY
+        stream = predict_batch_with_boxes(
+            self.clf,
+            self._tee(sources),
+            batch_size=self.args.batch_size,
+            workers=self.args.workers or default_workers(),
+            top_k=self.args.top_k,
+            progress=progress,
+            total=total,
+            fetch_policy=policy,
+        )
+        try:
+            for result in stream:
+                source = self.pending.popleft()
+                if self.args.draw is not None and result.ok:
+                    try:
+                        save_drawing(
+                            source,
+                            result,  # type: ignore[arg-type]
+                            self.args.draw,
+                            taken=self.taken,
+                            fetch_policy=policy,
+                        )
+                        self.drawn += 1
+                    except (LogoBrandError, OSError) as exc:
+                        self.draw_failures.append(f"{source} ({exc})")
+                yield result
+        finally:
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()  # stops the pipeline's threads when the caller stops early
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     clf = _load_classifier(args.model, threads=args.threads)
     inputs = PredictInputs(args.inputs)
     progress = inputs.has_folders and not (_ci() or args.quiet or args.no_progress)
-    results = _stream_predictions(
-        clf,
-        inputs.sources(),
-        batch_size=args.batch_size,
-        workers=args.workers,
-        top_k=args.top_k,
-        progress=progress,
-        total=None if inputs.has_folders else len(inputs.inputs),
-        server_policy=args.no_private_urls,
-    )
+    total = None if inputs.has_folders else len(inputs.inputs)
+    boxes = _BoxStream(clf, args) if args.boxes or args.draw is not None else None
+    results: Iterator[Prediction | Failure]
+    if boxes is not None:
+        results = boxes.run(inputs.sources(), progress=progress, total=total)
+    else:
+        results = _stream_predictions(
+            clf,
+            inputs.sources(),
+            batch_size=args.batch_size,
+            workers=args.workers,
+            top_k=args.top_k,
+            progress=progress,
+            total=total,
+            server_policy=args.no_private_urls,
+        )
     failures: list[Failure] = []
     n = 0
     merged = inputs.merge(results)
@@ -707,6 +781,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     skipped = inputs.skipped
     if skipped:
         _err(f"{PROG} predict: skipped {skipped} file(s) in folders that are not images")
+    if boxes is not None and args.draw is not None:
+        _err(f"{PROG} predict: drew {boxes.drawn} photo(s) into {args.draw}")
+        if boxes.draw_failures:
+            shown = "; ".join(boxes.draw_failures[:_SHOWN_FAILURES])
+            _err(f"{PROG} predict: {len(boxes.draw_failures)} drawing(s) failed: {shown}")
     if failures:
         shown = "; ".join(f"{f.source} ({f.error_type})" for f in failures[:_SHOWN_FAILURES])
         extra = len(failures) - _SHOWN_FAILURES
@@ -1045,6 +1124,8 @@ examples:
   logobrand predict --model runs/lite0 --top-k 3 a.jpg b.png https://example.com/c.jpg
   logobrand predict --json photos/ > predictions.jsonl
   logobrand predict --strict --json photos/ || echo "some photos failed"
+  logobrand predict --model runs/lite0 --boxes --json photo.jpg   where the logo is
+  logobrand predict --model runs/lite0 --draw drawn/ photos/      annotated copies in drawn/
 
 Folders are searched recursively for image files (sorted by path). Results come one per input,
 in input order; an input that cannot be read is reported in its place (with --json as
@@ -1241,6 +1322,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, help="decoding threads [all cores]")
     p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
     p.add_argument("--strict", action="store_true", help="exit with code 1 if any input failed")
+    p.add_argument(
+        "--boxes",
+        action="store_true",
+        help="also locate the brand: boxes in photo pixels (needs a model with cell_scores)",
+    )
+    p.add_argument(
+        "--draw",
+        metavar="OUT_DIR",
+        type=Path,
+        help="write a copy of each photo with its boxes drawn into OUT_DIR (implies --boxes)",
+    )
     p.add_argument(
         "--no-private-urls",
         action="store_true",

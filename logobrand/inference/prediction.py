@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ class Prediction:
         top_k: The most probable labels, ``"no-logo"`` included, as ``(label, probability)``
             pairs in decreasing probability.
         source: A short description of the input (its path, URL or ``<N bytes>``).
+        boxes: With ``boxes=True``: where the brand is, strongest first (empty when no brand
+            is reported or the model cannot place it); see :mod:`logobrand.inference.boxes`.
+        image_size: With ``boxes=True``: ``(width, height)`` of the photo the boxes refer to;
+            ``None`` when boxes were not requested.
 
     Example:
         >>> p = Prediction("adidas", 0.91, (("adidas", 0.91), ("no-logo", 0.05)), "a.jpg")
@@ -54,20 +59,107 @@ class Prediction:
     score: float
     top_k: tuple[tuple[str, float], ...]
     source: str
+    boxes: tuple[LogoBox, ...] = ()
+    image_size: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
         """Always ``True``: lets batch consumers test ``result.ok`` instead of ``isinstance``."""
         return True
 
+    @property
+    def coverage(self) -> float | None:
+        """Share of the photo covered by :attr:`boxes` (their union), in ``[0, 1]``.
+
+        ``None`` when boxes were not requested (``image_size`` is ``None``); ``0.0`` when
+        they were and none was found.
+        """
+        if self.image_size is None:
+            return None
+        width, height = self.image_size
+        return _union_area([b.xyxy for b in self.boxes]) / float(width * height)
+
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dictionary (plain ``str``/``float``/``list``/``None`` values)."""
-        return {
+        """Return a JSON-ready dictionary (plain ``str``/``float``/``list``/``None`` values).
+
+        With boxes requested (``image_size`` set) it also has ``"boxes"`` (a list, maybe
+        empty), ``"image_size"`` (``{"width", "height"}``) and ``"coverage"``.
+        """
+        out: dict[str, Any] = {
             "source": self.source,
             "brand": self.brand,
             "score": float(self.score),
             "top_k": [{"label": label, "score": float(prob)} for label, prob in self.top_k],
         }
+        if self.image_size is not None:
+            out["boxes"] = [box.to_dict() for box in self.boxes]
+            out["image_size"] = {
+                "width": int(self.image_size[0]),
+                "height": int(self.image_size[1]),
+            }
+            out["coverage"] = self.coverage
+        return out
+
+
+@dataclass(frozen=True)
+class LogoBox:
+    """Where a recognised brand is in the photo (``predict(..., boxes=True)``).
+
+    Attributes:
+        x1: Left edge, in pixels of the photo (after its EXIF orientation).
+        y1: Top edge.
+        x2: Right edge (exclusive: ``x2 - x1`` is the width).
+        y2: Bottom edge.
+        score: Confidence used to rank boxes: the photo's probability of ``label`` times the
+            box's strength on the activation map (``1`` for the strongest box of a photo).
+        label: The brand.
+        area_fraction: Share of the photo the box covers, ``(x2-x1)(y2-y1) / (W H)``.
+
+    Example:
+        >>> LogoBox(10, 20, 50, 40, 0.9, "ups", 0.08).to_dict()["box"]
+        [10.0, 20.0, 50.0, 40.0]
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    label: str
+    area_fraction: float
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        """``(x1, y1, x2, y2)``."""
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"label", "score", "box": [x1, y1, x2, y2], "area_fraction"}``."""
+        return {
+            "label": self.label,
+            "score": float(self.score),
+            "box": [round(float(v), 2) for v in self.xyxy],
+            "area_fraction": float(self.area_fraction),
+        }
+
+
+def _union_area(boxes: Sequence[tuple[float, float, float, float]]) -> float:
+    """Area of the union of axis-aligned boxes (exact, by coordinate compression)."""
+    boxes = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+    if not boxes:
+        return 0.0
+    xs = sorted({v for b in boxes for v in (b[0], b[2])})
+    total = 0.0
+    for left, right in itertools.pairwise(xs):
+        spans = sorted((b[1], b[3]) for b in boxes if b[0] <= left and b[2] >= right)
+        covered, end = 0.0, -math.inf
+        for top, bottom in spans:
+            if bottom <= end:
+                continue
+            covered += bottom - max(top, end)
+            end = bottom
+        total += covered * (right - left)
+    return total
 
 
 @dataclass(frozen=True)
@@ -176,4 +268,12 @@ def make_prediction(
     return Prediction(brand=brand, score=score, top_k=pairs, source=source)
 
 
-__all__ = ["NO_LOGO", "BatchFailure", "Failure", "Prediction", "make_prediction", "softmax"]
+__all__ = [
+    "NO_LOGO",
+    "BatchFailure",
+    "Failure",
+    "LogoBox",
+    "Prediction",
+    "make_prediction",
+    "softmax",
+]

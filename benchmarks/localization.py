@@ -1,0 +1,428 @@
+"""Localisation benchmark: logo boxes from the class activation map, against ground truth.
+
+One run prints one table. Photos: the FlickrLogos-27 training photos of the 14 brands it shares
+with FlickrLogos-32 (adidas apple bmw cocacola dhl fedex ferrari ford google HP heineken pepsi
+starbucks texaco), with their annotated boxes, plus FlickrLogos-27's no-logo photos. Use a model
+trained WITHOUT FlickrLogos-27 (e.g. ``runs/lite0-nofl27``), so that every photo is new to it.
+
+Split (no photo on both sides): the annotation file puts every image in nested subsets 1-6; an
+image belongs to the first subset it appears in. Images of subsets 1-3 are the *validation*
+part, used only to choose the box threshold; subsets 4-6 are the *test* part, where everything
+in the table is measured. Byte-identical photos (same SHA-256) go together, to the side of the
+lowest subset among them; an image name is one photo, so it is never on both sides. The no-logo
+photos (no subset) are split in half by a seeded shuffle of their SHA-256 groups.
+
+Metrics (test part):
+
+* CorLoc, true brand: the fraction of logo photos whose top box, taken on the activation map of
+  the photo's *true* brand, has IoU >= 0.5 with one of its ground-truth boxes (weakly supervised
+  localisation's usual figure; it measures the boxes alone).
+* CorLoc, end to end: the same, with the boxes of the brand the model ranks first among the
+  brands, counted as a hit only when that brand is the true one.
+* mAP@0.5: mean over the 14 brands of the average precision (PASCAL VOC, all points) of the
+  detections: every box of every test photo (no-logo photos included), labelled with the brand
+  the model ranks first, scored as ``LogoBox.score``. Detections of the model's 18 other brands
+  count for none of the 14 (they miss).
+* Baselines, with the same brand and score: the whole photo as the box, and a centred box of
+  the mean relative ground-truth size of the validation part.
+* Added time per photo: ``predict`` vs ``predict(boxes=True)`` (one photo per call) and
+  ``predict_batch`` with and without boxes, interleaved, best of three rounds.
+
+Usage::
+
+    python benchmarks/localization.py --model runs/lite0-nofl27 --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from logobrand._io import atomic_write_json
+from logobrand.data import NO_LOGO, FlickrLogos27Dataset, Sample, canonical_class_name
+from logobrand.data.flickrlogos27 import TRAINING_FILE
+from logobrand.images import load_image
+from logobrand.inference import LogoClassifier
+from logobrand.inference.boxes import (
+    DEFAULT_BOX_THRESHOLD,
+    DEFAULT_INTERPOLATION,
+    box_iou,
+    cam_boxes,
+    corloc,
+    forward_with_cells,
+    make_boxes,
+    mean_average_precision,
+)
+from logobrand.inference.prediction import softmax
+from logobrand.transforms import preprocess
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_BRANDS = [
+    "adidas", "apple", "bmw", "cocacola", "dhl", "fedex", "ferrari",
+    "ford", "google", "HP", "heineken", "pepsi", "starbucks", "texaco",
+]  # fmt: skip
+CANDIDATE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
+CANDIDATE_INTERPOLATIONS = ("linear", "cubic")
+Box4 = tuple[float, float, float, float]
+
+
+@dataclass
+class Photo:
+    """One photo with the model's outputs on it."""
+
+    sample: Sample
+    size: tuple[int, int]  # width, height
+    probs: np.ndarray  # (C,) calibrated probabilities
+    cells: np.ndarray  # (C, h, w)
+
+    @property
+    def truths(self) -> list[Box4]:
+        return [(b.x1, b.y1, b.x2, b.y2) for b in self.sample.boxes]
+
+
+def split_parts(data_root: Path, samples: Sequence[Sample], seed: int = 0) -> list[str]:
+    """``"val"`` or ``"test"`` per sample (see the module docstring)."""
+    folder = data_root / "flickrlogos27"
+    first: dict[str, int] = {}
+    for line in (folder / TRAINING_FILE).read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) == 7:
+            first[fields[0]] = min(first.get(fields[0], 99), int(fields[2]))
+    digest = [hashlib.sha256(s.path.read_bytes()).hexdigest() for s in samples]
+    group_subset: dict[str, int] = {}
+    for s, d in zip(samples, digest, strict=True):
+        if s.path.name in first:
+            group_subset[d] = min(group_subset.get(d, 99), first[s.path.name])
+    no_subset = sorted({d for d in digest if d not in group_subset})
+    order = np.random.default_rng(seed).permutation(len(no_subset))
+    for rank, k in enumerate(order):
+        group_subset[no_subset[k]] = 1 if rank < len(no_subset) // 2 else 6
+    return ["val" if group_subset[d] <= 3 else "test" for d in digest]
+
+
+def run_model(clf: LogoClassifier, samples: Sequence[Sample], batch: int = 32) -> list[Photo]:
+    """Decode each photo at full size (as ``predict(boxes=True)`` does) and run the model."""
+    pre = clf.config.preprocessing
+    photos: list[Photo] = []
+    for start in range(0, len(samples), batch):
+        chunk = samples[start : start + batch]
+        pixels = [load_image(s.path) for s in chunk]
+        x = np.stack([preprocess(p, pre) for p in pixels])
+        rows, cells = forward_with_cells(clf, x)
+        probs = softmax(rows[:, : len(clf.labels)], clf.config.temperature)
+        for s, p, pr, c in zip(chunk, pixels, probs, cells, strict=True):
+            photos.append(Photo(s, (p.shape[1], p.shape[0]), pr, c))
+        print(f"  model: {len(photos)}/{len(samples)} photos", file=sys.stderr, flush=True)
+    return photos
+
+
+def top_brand(photo: Photo, labels: list[str]) -> tuple[int, float]:
+    """The brand the model ranks first (``no-logo`` excluded) and its probability."""
+    masked = photo.probs.copy()
+    masked[labels.index(NO_LOGO)] = -1.0
+    best = int(np.argmax(masked))
+    return best, float(photo.probs[best])
+
+
+def method_boxes(
+    method: str, photo: Photo, index: int, label: str, prob: float, params: dict[str, Any]
+) -> list[tuple[Box4, float]]:
+    """``(box, score)`` pairs of ``method`` for the brand at ``index``, strongest first."""
+    w, h = photo.size
+    if method == "whole":
+        return [((0.0, 0.0, float(w), float(h)), prob)]
+    if method == "centred":
+        rw, rh = params["mean_size"]
+        return [(((1 - rw) * w / 2, (1 - rh) * h / 2, (1 + rw) * w / 2, (1 + rh) * h / 2), prob)]
+    boxes = make_boxes(
+        photo.cells,
+        index,
+        label,
+        prob,
+        (w, h),
+        threshold=params["threshold"],
+        interpolation=params["interpolation"],
+    )
+    found = [(b.xyxy, b.score) for b in boxes]
+    if method == "zoom" and found:
+        found[0] = (params["refine"](photo, index, found[0][0]), found[0][1])
+    return found
+
+
+def zoom_refiner(
+    clf: LogoClassifier, threshold: float, interpolation: str, expand: float = 1.25
+) -> Any:
+    """Experimental second pass: re-run the model on the top box, enlarged, and re-box it."""
+    pre = clf.config.preprocessing
+    cache: dict[tuple[Path, int], Box4] = {}
+
+    def refine(photo: Photo, index: int, box: Box4) -> Box4:
+        key = (photo.sample.path, index)
+        if key not in cache:
+            w, h = photo.size
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            bw, bh = (box[2] - box[0]) * expand, (box[3] - box[1]) * expand
+            x1, y1 = max(0, int(cx - bw / 2)), max(0, int(cy - bh / 2))
+            x2, y2 = min(w, int(np.ceil(cx + bw / 2))), min(h, int(np.ceil(cy + bh / 2)))
+            crop = load_image(photo.sample.path)[y1:y2, x1:x2]
+            _, cells = forward_with_cells(clf, preprocess(crop, pre)[None])
+            inner = cam_boxes(
+                cells[0, index],
+                (x2 - x1, y2 - y1),
+                threshold=threshold,
+                interpolation=interpolation,
+            )
+            if inner:
+                a = inner[0]
+                cache[key] = (a[0] + x1, a[1] + y1, a[2] + x1, a[3] + y1)
+            else:
+                cache[key] = box
+        return cache[key]
+
+    return refine
+
+
+def score_method(
+    method: str, photos: Sequence[Photo], labels: list[str], params: dict[str, Any]
+) -> dict[str, float]:
+    """CorLoc (true brand, end to end) and mAP@0.5 of one method on ``photos``."""
+    logo = [p for p in photos if p.sample.label != NO_LOGO]
+    given: list[Box4 | None] = []
+    e2e: list[Box4 | None] = []
+    detections: list[tuple[int, str, float, Box4]] = []
+    for k, p in enumerate(photos):
+        best, prob = top_brand(p, labels)
+        found = method_boxes(method, p, best, labels[best], prob, params)
+        detections += [(k, labels[best], score, box) for box, score in found]
+        if p.sample.label == NO_LOGO:
+            continue
+        true = labels.index(p.sample.label)
+        mine = method_boxes(method, p, true, p.sample.label, float(p.probs[true]), params)
+        given.append(mine[0][0] if mine else None)
+        e2e.append(found[0][0] if found and best == true else None)
+    truths = {k: [(p.sample.label, b) for b in p.truths] for k, p in enumerate(photos)}
+    m_ap, per_class = mean_average_precision(detections, truths, SHARED_BRANDS)
+    return {
+        "corloc_true_brand": corloc(given, [p.truths for p in logo]),
+        "corloc_end_to_end": corloc(e2e, [p.truths for p in logo]),
+        "map50": m_ap,
+        "ap_per_class": per_class,  # type: ignore[dict-item]
+        "boxes_per_photo": len(detections) / len(photos),
+    }
+
+
+def time_predict(clf: LogoClassifier, paths: Sequence[Path], rounds: int = 3) -> dict[str, float]:
+    """ms/photo of predict and predict_batch, with and without boxes (interleaved, best round)."""
+    for p in paths[:3]:  # warm-up
+        clf.predict(p)
+        clf.predict(p, boxes=True)
+    single: dict[bool, list[float]] = {False: [], True: []}
+    batch: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        spent = {False: 0.0, True: 0.0}
+        for p in paths:
+            for boxes in (False, True):
+                t = time.perf_counter()
+                clf.predict(p, boxes=boxes)
+                spent[boxes] += time.perf_counter() - t
+        for boxes in (False, True):
+            single[boxes].append(1000 * spent[boxes] / len(paths))
+            t = time.perf_counter()
+            n = sum(1 for r in clf.predict_batch(paths, boxes=boxes) if r.ok)
+            batch[boxes].append(1000 * (time.perf_counter() - t) / n)
+    return {
+        "predict_ms": min(single[False]),
+        "predict_boxes_ms": min(single[True]),
+        "batch_ms": min(batch[False]),
+        "batch_boxes_ms": min(batch[True]),
+        "rounds": rounds,
+        "photos": len(paths),
+    }
+
+
+def check_api_matches(clf: LogoClassifier, photos: Sequence[Photo], params: dict[str, Any]) -> int:
+    """Count photos where ``predict_batch(boxes=True)`` differs from the benchmark's boxes."""
+    labels = list(clf.labels)
+    anyone = clf.with_calibration(threshold=0.0)  # top-ranked brand always reported
+    results = anyone.predict_batch([p.sample.path for p in photos], boxes=True)
+    bad = 0
+    for photo, result in zip(photos, results, strict=True):
+        best, prob = top_brand(photo, labels)
+        mine = method_boxes("cam", photo, best, labels[best], prob, params)
+        theirs = [(b.xyxy, b.score) for b in getattr(result, "boxes", ())]
+        same = len(mine) == len(theirs) and all(
+            box_iou(a[0], b[0]) > 0.999 and abs(a[1] - b[1]) < 1e-4
+            for a, b in zip(mine, theirs, strict=True)
+        )
+        bad += not same
+    return bad
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "runs" / "lite0-nofl27")
+    parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--timing-photos", type=int, default=100, help="photos timed per round")
+    parser.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+
+    clf = LogoClassifier.from_pretrained(args.model, threads=args.threads)
+    labels = list(clf.labels)
+    missing = [b for b in SHARED_BRANDS if b not in labels]
+    if missing:
+        parser.error(f"the model does not know {missing}; use a FlickrLogos-32 brand model")
+    data = FlickrLogos27Dataset(
+        args.data_root / "flickrlogos27", brands=SHARED_BRANDS, name_map=canonical_class_name
+    )
+    if data.problems:
+        print(
+            f"FlickrLogos-27: {len(data.problems)} annotation problem(s) skipped:", file=sys.stderr
+        )
+        for problem in data.problems:
+            print(f"  {problem}", file=sys.stderr)
+    parts = split_parts(args.data_root, data.samples)
+    photos = run_model(clf, data.samples)
+    val = [p for p, part in zip(photos, parts, strict=True) if part == "val"]
+    test = [p for p, part in zip(photos, parts, strict=True) if part == "test"]
+    val_logo = [p for p in val if p.sample.label != NO_LOGO]
+    rel = np.array(
+        [((b[2] - b[0]) / p.size[0], (b[3] - b[1]) / p.size[1]) for p in val_logo for b in p.truths]
+    )
+    mean_size = (float(rel[:, 0].mean()), float(rel[:, 1].mean()))
+
+    # 1. choose the box threshold and the upsampling on the validation part
+    choice = []
+    for interp in CANDIDATE_INTERPOLATIONS:
+        for t in CANDIDATE_THRESHOLDS:
+            s = score_method("cam", val, labels, {"threshold": t, "interpolation": interp})
+            choice.append((s["corloc_true_brand"], s["map50"], t, interp))
+    best_corloc, _, chosen, interp = max(choice, key=lambda c: (c[0], c[1]))
+    zoom_choice = []
+    for t in (0.2, 0.3, 0.4):
+        zp = {"threshold": chosen, "interpolation": interp, "refine": zoom_refiner(clf, t, interp)}
+        zoom_choice.append((score_method("zoom", val, labels, zp)["corloc_true_brand"], t))
+    _, zoom_t = max(zoom_choice)
+
+    # 2. measure on the test part
+    params = {"threshold": chosen, "interpolation": interp, "mean_size": mean_size}
+    cam_row = f"CAM boxes ({interp}, threshold {chosen:g})"
+    zoom_row = f"CAM + zoomed 2nd pass on the top box (threshold {zoom_t:g})"
+    rows = {
+        "whole photo (baseline)": score_method("whole", test, labels, params),
+        "centred box of mean size (baseline)": score_method("centred", test, labels, params),
+        cam_row: score_method("cam", test, labels, params),
+        zoom_row: score_method(
+            "zoom", test, labels, {**params, "refine": zoom_refiner(clf, zoom_t, interp)}
+        ),
+    }
+    is_default = chosen == DEFAULT_BOX_THRESHOLD and interp == DEFAULT_INTERPOLATION
+    differ = check_api_matches(clf, test, params) if is_default else -1
+    timing_paths = [p.sample.path for p in test if p.sample.label != NO_LOGO]
+    timing = time_predict(clf, timing_paths[: args.timing_photos])
+
+    n_val = sum(p.sample.label != NO_LOGO for p in val)
+    n_test = sum(p.sample.label != NO_LOGO for p in test)
+    print()
+    print(
+        f"Model: {args.model} ({clf.config.architecture}, {len(labels)} labels). Photos: "
+        f"FlickrLogos-27, 14 shared brands; validation (subsets 1-3): {n_val} logo + "
+        f"{len(val) - n_val} no-logo; test (subsets 4-6): {n_test} logo + "
+        f"{len(test) - n_test} no-logo."
+    )
+    print()
+    print("Chosen on the validation part (CorLoc true brand / mAP@0.5 per threshold):")
+    for name in CANDIDATE_INTERPOLATIONS:
+        print(
+            f"  {name}: "
+            + ", ".join(f"{t:g}: {_fmt(c)} / {_fmt(m)}" for c, m, t, i in choice if i == name)
+        )
+    print(
+        f"  -> {interp}, threshold {chosen:g}; zoomed 2nd pass, CorLoc per threshold: "
+        + ", ".join(f"{t:g}: {_fmt(c)}" for c, t in zoom_choice)
+        + f" -> {zoom_t:g}"
+    )
+    print()
+    print("| method (test part) | CorLoc, true brand | CorLoc, end to end | mAP@0.5 |")
+    print("|---|---:|---:|---:|")
+    for name, s in rows.items():
+        print(
+            f"| {name} | {_fmt(s['corloc_true_brand'])} | {_fmt(s['corloc_end_to_end'])} | "
+            f"{_fmt(s['map50'])} |"
+        )
+    cam = rows[cam_row]
+    per_class: dict[str, float] = cam["ap_per_class"]  # type: ignore[assignment]
+    print()
+    print("AP per brand (CAM boxes): " + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items()))
+    print(f"Boxes per photo (CAM): {cam['boxes_per_photo']:.2f}")
+    print()
+    print(
+        f"Time per photo ({timing['photos']} test photos, ONNX Runtime CPU, "
+        f"{clf.session.get_session_options().intra_op_num_threads or 'default'} threads, "
+        f"best of {timing['rounds']} interleaved rounds):"
+    )
+    print(
+        f"  predict: {timing['predict_ms']:.1f} ms; predict(boxes=True): "
+        f"{timing['predict_boxes_ms']:.1f} ms "
+        f"({timing['predict_boxes_ms'] - timing['predict_ms']:+.1f} ms)"
+    )
+    print(
+        f"  predict_batch: {timing['batch_ms']:.1f} ms; predict_batch(boxes=True): "
+        f"{timing['batch_boxes_ms']:.1f} ms "
+        f"({timing['batch_boxes_ms'] - timing['batch_ms']:+.1f} ms)"
+    )
+    if differ >= 0:
+        print(
+            f"predict_batch(boxes=True) gives these CAM boxes on {len(test) - differ} of "
+            f"{len(test)} test photos."
+        )
+    else:
+        print(
+            f"note: the chosen settings ({interp}, {chosen:g}) differ from the library "
+            f"defaults ({DEFAULT_INTERPOLATION}, {DEFAULT_BOX_THRESHOLD:g}): update "
+            "logobrand/inference/boxes.py"
+        )
+    cmd = "python benchmarks/localization.py --model runs/lite0-nofl27 --data-root ../shared/data"
+    print()
+    print(f"Reproduce: {cmd}")
+    if args.json_out is not None:
+        atomic_write_json(
+            args.json_out,
+            {
+                "model": str(args.model),
+                "choice": [
+                    {"interpolation": i, "threshold": t, "corloc_true_brand": c, "map50": m}
+                    for c, m, t, i in choice
+                ],
+                "chosen": {"threshold": chosen, "interpolation": interp},
+                "validation_corloc": best_corloc,
+                "zoom_choice": [{"threshold": t, "corloc_true_brand": c} for c, t in zoom_choice],
+                "mean_size": mean_size,
+                "rows": rows,
+                "timing": timing,
+                "api_mismatches": differ,
+                "photos": {
+                    "val_logo": n_val,
+                    "val": len(val),
+                    "test_logo": n_test,
+                    "test": len(test),
+                },
+            },
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
