@@ -71,6 +71,8 @@ SHARED_BRANDS = [
 ]  # fmt: skip
 CANDIDATE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
 CANDIDATE_INTERPOLATIONS = ("linear", "cubic")
+SIZE_BINS = ((0.0, 0.03), (0.03, 0.1), (0.1, 0.3), (0.3, 1.01))
+"""Bins of the share of the photo covered by its largest ground-truth box (CorLoc by size)."""
 Box4 = tuple[float, float, float, float]
 
 
@@ -210,7 +212,16 @@ def score_method(
         e2e.append(found[0][0] if found and best == true else None)
     truths = {k: [(p.sample.label, b) for b in p.truths] for k, p in enumerate(photos)}
     m_ap, per_class = mean_average_precision(detections, truths, SHARED_BRANDS)
+    share = [max((b[2] - b[0]) * (b[3] - b[1]) for b in p.truths) / (p.size[0] * p.size[1])
+             for p in logo]  # fmt: skip
+    by_size = {}
+    for lo, hi in SIZE_BINS:
+        pick = [i for i, a in enumerate(share) if lo <= a < hi]
+        if pick:
+            hit = corloc([given[i] for i in pick], [logo[i].truths for i in pick])
+            by_size[f"{lo:g}-{min(hi, 1):g}"] = (hit, len(pick))
     return {
+        "corloc_by_size": by_size,  # type: ignore[dict-item]
         "corloc_true_brand": corloc(given, [p.truths for p in logo]),
         "corloc_end_to_end": corloc(e2e, [p.truths for p in logo]),
         "map50": m_ap,
@@ -367,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("AP per brand (CAM boxes): " + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items()))
     print(f"Boxes per photo (CAM): {cam['boxes_per_photo']:.2f}")
+    print("CorLoc (true brand) by the share of the photo its largest logo covers:")
+    for name in ("whole photo (baseline)", cam_row):
+        sizes: dict[str, tuple[float, int]] = rows[name]["corloc_by_size"]  # type: ignore[assignment]
+        print(f"  {name}: " + ", ".join(
+            f"{k}: {v:.2f} ({n} photos)" for k, (v, n) in sizes.items()))  # fmt: skip
     print()
     print(
         f"Time per photo ({timing['photos']} test photos, ONNX Runtime CPU, "

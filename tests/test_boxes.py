@@ -395,3 +395,64 @@ def test_cli_boxes_json_and_draw(
     assert names == ["a-2.jpg", "a.jpg"]  # same stem twice: both kept
     with Image.open(drawn / "a.jpg") as img:
         assert img.size == (96, 64)  # a.png comes first (files before sub-folders)
+
+
+@pytest.mark.torch
+def test_gallery_brand_has_no_box_but_the_same_decision(cam_model: Path) -> None:
+    clf = LogoClassifier.from_pretrained(cam_model, threads=1)
+    green = np.zeros((48, 48, 3), np.uint8)
+    green[..., 1] = 255
+    clf.add_brand("greenco", [green, green[:40]])
+    plain = clf.predict(green)
+    located = clf.predict(green, boxes=True)
+    assert plain.brand == located.brand == "greenco"
+    assert located.score == pytest.approx(plain.score) and located.boxes == ()
+    assert located.image_size == (48, 48)
+    red = clf.predict(patch_photo(64, 64, (0, 0, 16, 16)), boxes=True)
+    assert red.brand == "red" and len(red.boxes) == 1
+
+
+# -- benchmark split and docs figure script ---------------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _load_script(relative: str) -> Any:
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / relative
+    name = "_test_" + path.stem
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_box_figures_without_data_draw_nothing(tmp_path: Path) -> None:
+    script = _load_script("docs/make_box_figures.py")
+    code = script.main(["--data-root", str(tmp_path / "absent"), "--out", str(tmp_path / "f")])
+    assert code == 0 and not (tmp_path / "f").exists()
+
+
+@pytest.mark.slow
+def test_benchmark_split_keeps_photos_on_one_side() -> None:
+    if not (DATA / "flickrlogos27").is_dir():
+        pytest.skip("../shared/data/flickrlogos27 is absent")
+    import hashlib
+
+    from logobrand.data import FlickrLogos27Dataset, canonical_class_name
+
+    bench = _load_script("benchmarks/localization.py")
+    data = FlickrLogos27Dataset(
+        DATA / "flickrlogos27", brands=bench.SHARED_BRANDS, name_map=canonical_class_name
+    )
+    parts = bench.split_parts(DATA, data.samples)
+    assert set(parts) == {"val", "test"}
+    side: dict[str, str] = {}
+    for sample, part in zip(data.samples, parts, strict=True):
+        for key in (sample.path.name, hashlib.sha256(sample.path.read_bytes()).hexdigest()):
+            assert side.setdefault(key, part) == part, sample.path
+    assert bench.split_parts(DATA, data.samples) == parts  # deterministic
