@@ -417,13 +417,22 @@ def load_average() -> str:
     return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+HEADER = (
+    "row",
+    "cores",
+    "photos/s, 1st run",
+    "photos/s, 2nd run",
+    "% of predict_batch (1st / 2nd)",
+    "model load per worker",
+    "engine start",
+    "agree",
+)
+
+
+def table_cells(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """One list of cell texts per row, in HEADER order."""
     base = {r["cores"]: r["rates"] for r in rows if r["kind"] == "batch"}
-    lines = [
-        "| row | cores | photos/s, 1st run | photos/s, 2nd run | % of predict_batch "
-        "(1st / 2nd) | model load per worker | engine start | agree |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    cells: list[list[str]] = []
     for r in rows:
         ref = base.get(r["cores"])
         rates = r["rates"]
@@ -438,10 +447,34 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             else (f"{loads[0]:.2f} s" if loads else "–")
         )
         start = r["result"].get("engine_start")
-        lines.append(
-            f"| {r['name']} | {r['cores']} | {rates[0]:.1f} | {rates[1]:.1f} | {share} | "
-            f"{load} | {f'{start:.1f} s' if start is not None else '–'} | {r['agree']} |"
+        cells.append(
+            [
+                r["name"],
+                str(r["cores"]),
+                f"{rates[0]:.1f}",
+                f"{rates[1]:.1f}",
+                share,
+                load,
+                f"{start:.1f} s" if start is not None else "–",
+                r["agree"],
+            ]
         )
+    return cells
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|" + "---:|" * (len(HEADER) - 1)]
+    lines += ["| " + " | ".join(c) + " |" for c in table_cells(rows)]
+    return "\n".join(lines)
+
+
+def format_rst(rows: list[dict[str, Any]]) -> str:
+    """The same table as a reST list-table (for docs/scaling.rst)."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for cells in [list(HEADER), *table_cells(rows)]:
+        lines.append(f"   * - {cells[0]}")
+        lines += [f"     - {c}" for c in cells[1:]]
     return "\n".join(lines)
 
 
@@ -459,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="keep models/outputs here")
     parser.add_argument("--json", type=Path, default=None, help="also write raw results here")
+    parser.add_argument("--rst", action="store_true", help="also print a reST list-table")
     args = parser.parse_args(argv)
     if args.child:
         child_main(args.child)
@@ -529,6 +563,8 @@ def run(args: argparse.Namespace, names: list[str], workdir: Path) -> None:
         f"after {load_average()}\n"
     )
     print(format_table(rows))
+    if args.rst:
+        print("\n" + format_rst(rows))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2, default=str))
 
