@@ -24,6 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from logobrand.errors import InvalidArgumentError
 
+DEFAULT_TARGET_FPR = 0.01
+"""Same as ``logobrand.inference.gallery.DEFAULT_TARGET_FPR`` (not imported: ``logobrand
+--help`` must not load ONNX Runtime; a test checks that both agree)."""
+
 if TYPE_CHECKING:
     from logobrand.inference import LogoClassifier
 
@@ -71,7 +75,13 @@ def _artwork_images(args: argparse.Namespace, size: int) -> list[Any]:
     backgrounds = [load_image(p, draft_size=size) for p in _image_paths(args.backgrounds or [])]
     color = parse_hex_color(args.color) if args.color else (0, 0, 0)
     return render_references(
-        args.artwork, color, backgrounds, n=args.renders, size=size, seed=args.seed
+        args.artwork,
+        color,
+        backgrounds,
+        n=args.renders,
+        size=size,
+        seed=args.seed,
+        photo_share=args.photo_share if backgrounds else 0.0,
     )
 
 
@@ -142,6 +152,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def _fpr(text: str) -> float:
     try:
         value = float(text)
@@ -182,6 +202,12 @@ def add_brands_parser(sub: Any) -> None:
     q.add_argument("--color", help="logo colour as hex, e.g. E60000 [black]")
     q.add_argument("--renders", type=int, default=20, help="artwork renders [20]")
     q.add_argument("--backgrounds", nargs="*", help="photos/folders without logos for renders")
+    q.add_argument(
+        "--photo-share",
+        type=_unit,
+        default=0.3,
+        help="share of renders on --backgrounds photos, the rest on solid colours [0.3]",
+    )
     q.add_argument("--seed", type=int, default=0, help="seed of the renders [0]")
     common(q, True)
     q.set_defaults(func=_cmd_add)
@@ -201,7 +227,10 @@ def add_brands_parser(sub: Any) -> None:
     )
     q.add_argument("negatives", nargs="+", metavar="IMAGE", help="photos or folders")
     q.add_argument(
-        "--target-fpr", type=_fpr, default=0.02, help="share allowed to match a gallery brand"
+        "--target-fpr",
+        type=_fpr,
+        default=DEFAULT_TARGET_FPR,
+        help=f"share allowed to match a gallery brand [{DEFAULT_TARGET_FPR}]",
     )
     common(q, True)
     q.set_defaults(func=_cmd_calibrate)

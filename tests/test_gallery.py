@@ -396,3 +396,26 @@ def test_render_svg_when_cairosvg_is_installed() -> None:
     rgba = render_svg(svg, 48, (255, 0, 0))
     assert rgba.shape == (48, 48, 4) and rgba[24, 24].tolist() == [255, 0, 0, 255]
     assert len(render_references(svg, (255, 0, 0), n=3, size=64)) == 3
+
+
+def test_cli_default_target_fpr_matches_the_library() -> None:
+    from logobrand.cli_brands import DEFAULT_TARGET_FPR as CLI_DEFAULT
+    from logobrand.inference.gallery import DEFAULT_TARGET_FPR
+
+    assert CLI_DEFAULT == DEFAULT_TARGET_FPR
+
+
+@pytest.mark.torch
+def test_cli_brands_add_from_artwork(model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("cairosvg")
+    from logobrand.cli import main
+    from logobrand.inference import LogoClassifier
+
+    svg = tmp_path / "logo.svg"
+    svg.write_text(
+        '<svg viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg"><path d="M2 2h20v8H2z"/></svg>'
+    )
+    args = ["brands", "add", "acme", "--artwork", str(svg), "--color", "E60000"]
+    assert main([*args, "--renders", "4", "--model", str(model_dir)]) == 0
+    gallery = LogoClassifier.from_pretrained(model_dir).gallery
+    assert gallery is not None and gallery.counts == (4,)

@@ -20,10 +20,10 @@ Matching
     few milliseconds (:func:`brand_similarities`).
 
 Decision rule (:func:`decide`)
-    1. The trained classes first: the classifier's rule (:func:`~logobrand.inference.
-       prediction.make_prediction`) picks the best trained brand ``b``; if
-       ``p(b) >= threshold`` the answer is ``b`` (a confident trained-class decision is never
-       overridden by the gallery).
+    1. The trained classes first: the classifier's rule
+       (:func:`~logobrand.inference.prediction.make_prediction`) picks the best trained brand
+       ``b``; if ``p(b) >= threshold`` the answer is ``b`` (a confident trained-class decision
+       is never overridden by the gallery).
     2. Otherwise the classifier abstains; the best gallery brand ``g`` is the answer when its
        similarity ``s(g) >= gallery.threshold``, with ``score = s(g)``.
     3. Otherwise: no logo (``brand=None``, the classifier's no-logo score).
@@ -86,7 +86,7 @@ GALLERY_ARRAYS = "gallery.npz"
 EMBEDDING_OUTPUT = "embedding"
 """The ONNX output the gallery matches (``(N, D)`` float32)."""
 
-DEFAULT_TARGET_FPR = 0.02
+DEFAULT_TARGET_FPR = 0.01
 """Default share of held-out negative photos allowed to match a gallery brand."""
 
 DEFAULT_THRESHOLD = 0.6
