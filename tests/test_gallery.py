@@ -284,6 +284,10 @@ def test_add_remove_and_persist_round_trip(model_dir: Path, tmp_path: Path) -> N
     assert [p.brand for p in batch] == [again.predict(r).brand for r in refs]  # type: ignore[union-attr]
     again.remove_brand("acme", save=True)
     assert LogoClassifier.from_pretrained(out).gallery.brands == ("zeta",)  # type: ignore[union-attr]
+    again.remove_brand("zeta", save=True)  # empty, but the calibration is kept
+    empty = LogoClassifier.from_pretrained(out).gallery
+    assert empty is not None and len(empty) == 0 and empty.calibrated
+    assert again.predict(refs[0]).brand is None
 
 
 @pytest.mark.torch

@@ -159,7 +159,7 @@ class LogoClassifier:
             names.append(weights)
             files["weights"] = weights
         gallery = self._gallery
-        if gallery is not None and len(gallery) > 0:
+        if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
             files[GALLERY_KEY] = GALLERY_JSON  # few-shot brands (see add_brand)
         config = dataclasses.replace(config, files=files)
 
