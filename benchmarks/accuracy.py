@@ -129,9 +129,7 @@ def probe_row(splits: Any) -> tuple[dict[str, Any], dict[str, Any], float]:
             part.samples,
             frozen_blocks=16,
             views=1,
-            mean=pre.mean,
-            std=pre.std,
-            size=pre.input_size,
+            pre=pre,
             seed=0,
             description="probe features",
         )
@@ -216,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "b" in args.rows:
             results.append(("(b) frozen Lite0 + linear probe", *probe_row(splits)))
+            print("row done:", json.dumps(results[-1]), flush=True)
         if "c" in args.rows:
             results.append(
                 ("(c) shipped recipe (calibrated)", *recipe_row(splits, args.model, work))
