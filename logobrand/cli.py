@@ -361,6 +361,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         pretrained: bool | str = str(args.weights)
     else:
         pretrained = args.model in _PRETRAINED_BY_DEFAULT and not args.no_pretrained
+    import torch
+
+    torch.manual_seed(args.seed)  # the initial weights are part of the run: same seed, same run
     model = create_model(args.model, len(train.classes), pretrained=pretrained)
     train_backbone = args.train_backbone
     if train_backbone is None:
