@@ -275,7 +275,7 @@ def _train_callbacks(progress: bool) -> list[Any]:
 
 
 def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset | None]:
-    from logobrand.data import FlickrLogosDataset, find_leaks, stratified_split
+    from logobrand.data import FlickrLogosDataset, stratified_split
 
     limit = args.limit_per_class
     if args.flickrlogos32 is not None:
@@ -291,6 +291,7 @@ def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset 
         )
         train = _limit_per_class(train, limit, args.seed)
         val = _limit_per_class(val, limit, args.seed) if val is not None else None
+        _report_leaks(train, val)
         return train, val
     if args.tutorial_recipe:
         raise InvalidArgumentError("--tutorial-recipe needs --flickrlogos32 ROOT")
@@ -305,10 +306,20 @@ def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset 
     print(f"splitting {len(data)} photos (duplicates kept together) ...", flush=True)
     fractions = (1.0 - args.val_fraction, args.val_fraction)
     train, val = stratified_split(data, fractions, seed=args.seed)
+    _report_leaks(train, val)
+    return train, val
+
+
+def _report_leaks(train: FileDataset, val: FileDataset | None) -> None:
+    """Warn about byte-identical photos in both parts (content hash), naming them."""
+    from logobrand.data import find_leaks
+
+    if val is None:
+        return
     leaks = find_leaks(train, val)
     if leaks:
-        _err(f"warning: {len(leaks)} identical photos in train and val, e.g. {leaks[0]}")
-    return train, val
+        shown = "; ".join(f"{a} = {b}" for a, b in leaks[:5])
+        _err(f"warning: {len(leaks)} identical photos in train and val (leakage): {shown}")
 
 
 def _check_labels(train: FileDataset) -> None:
