@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from logobrand._io import _UMASK, atomic_write_json
+from logobrand._io import _UMASK, _fsync_dir, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.prediction import NO_LOGO
 from logobrand.models.registry import Preprocessing
@@ -473,17 +473,6 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = [
