@@ -45,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ def _child_pipeline(job: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"batch_size": job["batch_size"], "progress": job["progress"]}
     if job.get("workers") is not None:
         kwargs["workers"] = job["workers"]
+    _experiments(clf, job)
     start = time.perf_counter()
     results = clf.predict_batch(iter_image_files(job["root"]), **kwargs)
     count = failures = 0
@@ -185,6 +187,52 @@ def _child_pipeline(job: dict[str, Any]) -> dict[str, Any]:
         "cold": cold,
         "rss_trace": rss_trace,
     }
+
+
+def _decode_in_process(model_dir: str, path: str) -> Any:
+    global _PROCESS_CLF
+    if _PROCESS_CLF is None:
+        from logobrand.inference import LogoClassifier
+
+        _PROCESS_CLF = LogoClassifier.from_pretrained(model_dir, threads=1)
+    return _PROCESS_CLF.preprocess(path)
+
+
+_PROCESS_CLF: Any = None
+
+
+def _experiments(clf: Any, job: dict[str, Any]) -> None:
+    """--sweep only: alternatives that were measured and not adopted (see README)."""
+    import functools
+
+    from logobrand.inference import pipeline
+
+    nice = int(job.get("nice") or 0)
+    if nice:
+
+        def lower_priority() -> None:  # Linux: per-thread niceness
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+        import concurrent.futures
+
+        pool_cls = functools.partial(
+            concurrent.futures.ThreadPoolExecutor, initializer=lower_priority
+        )
+        setattr(pipeline, "ThreadPoolExecutor", pool_cls)  # noqa: B010
+    procs = int(job.get("procs") or 0)
+    if procs:
+        import concurrent.futures
+        import multiprocessing
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            procs, mp_context=multiprocessing.get_context("forkserver")
+        )
+        decode = functools.partial(_decode_in_process, job["model"])
+
+        def remote(image: Any) -> Any:
+            return pool.submit(decode, str(image)).result()
+
+        clf.preprocess = remote
 
 
 def child_main(job_file: str) -> None:
@@ -404,7 +452,9 @@ def parse_sweep(items: Sequence[str]) -> list[dict[str, Any]]:
     values: list[list[Any]] = []
     for item in items:
         key, _, text = item.partition("=")
-        if key not in ("workers", "threads", "spinning", "batch", "draft") or not text:
+        if key not in ("workers", "threads", "spinning", "batch", "draft", "nice", "procs") or (
+            not text
+        ):
             raise SystemExit(
                 f"bad --sweep item {item!r}; use workers|threads|spinning|batch|draft=V1,V2"
             )
@@ -496,8 +546,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     if args.sweep:
         model_dir, _ = models[0]
         lines = [
-            "| workers | threads | spinning | batch | draft | photos/s | peak RSS |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| workers | threads | spinning | batch | draft | nice | procs | photos/s | peak RSS |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         root = photos.folder(len(photos.paths))
         for combo in parse_sweep(args.sweep):
@@ -511,6 +561,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 "threads": combo.get("threads", args.threads),
                 "spinning": combo.get("spinning"),
                 "draft": combo.get("draft"),
+                "nice": combo.get("nice"),
+                "procs": combo.get("procs"),
             }
             result = run_child(job, workdir)
             rate = result["photos"] / result["seconds"]
@@ -520,6 +572,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 job["spinning"],
                 job["batch_size"],
                 job["draft"],
+                job["nice"],
+                job["procs"],
             ]
             text = " | ".join("default" if c is None else str(c) for c in cells)
             lines.append(f"| {text} | {rate:.1f} | {result['peak_rss_mb']:.0f} MB |")
@@ -554,6 +608,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                     note = "eager PyTorch, 1 photo at a time, full decode"
                 elif row_key == "b":
                     job["kind"] = "model"
+                    job["spinning"] = 1  # nothing else needs the cores: spinning is faster
                     note = f"ONNX Runtime on pre-decoded tensors, batch {batch}"
                 else:
                     job["kind"] = "pipeline"
