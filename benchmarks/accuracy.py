@@ -24,6 +24,7 @@ Usage::
 
     python benchmarks/accuracy.py --data-root ../shared/data            # trains all three
     python benchmarks/accuracy.py --model logobrand/_default             # reuse a trained (c)
+    python benchmarks/accuracy.py --model runs/recipe-nofl27 --rows c --int8  # + its int8 copy
 """
 
 from __future__ import annotations
@@ -181,6 +182,16 @@ def recipe_row(
     return test, cross, seconds
 
 
+def int8_row(splits: Any, model_dir: Path, work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Row (c) int8: the int8 copy of (c), calibrated on 256 seeded validation photos."""
+    rng = np.random.default_rng(0)
+    val = [sample.path for sample in splits.val.samples]
+    chosen = [val[int(i)] for i in sorted(rng.choice(len(val), min(256, len(val)), replace=False))]
+    out = LogoClassifier.from_pretrained(model_dir).save_quantized(work / "int8", chosen)
+    clf = LogoClassifier.from_pretrained(out)
+    return evaluate(clf, splits.test).summary(), evaluate(clf, splits.cross).summary()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -195,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="abc", help="which rows to run (default: abc)")
     parser.add_argument(
         "--epochs", type=int, default=RecipeConfig().epochs, help="epochs of rows (a) and (c)"
+    )
+    parser.add_argument(
+        "--int8", action="store_true", help="add row (c) int8: its int8 copy (needs row c)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
     args = parser.parse_args(argv)
@@ -219,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(
                 ("(c) shipped recipe (calibrated)", *recipe_row(splits, args.model, work))
             )
+            if args.int8:
+                recipe_dir = args.model if args.model is not None else work / "recipe"
+                seconds = results[-1][3]
+                results.append(
+                    ("(c) int8 copy (same threshold)", *int8_row(splits, recipe_dir, work), seconds)
+                )
 
     header = (
         f"| {'row':34} | {'split':5} | {'n':>5} | {'acc':>5} | {'logo P':>6} | {'logo R':>6} "

@@ -19,15 +19,16 @@ large photos made by enlarging real FlickrLogos-27 / no-logo photos to a long si
 quality 90; a quarter of them stored rotated with an EXIF orientation tag). Everything in
 ``../shared/data`` is <= 512 px, hence the enlargement; the table says so.
 
-Model: ``--model DIR`` (repeatable: one set of rows per model, e.g. presets); default: the
-bundled model when it exists, else an untrained ``efficientnet_lite0`` (ImageNet trunk, 33
-classes) saved with ``save_model_dir`` into a temp dir (speed does not depend on weights).
+Model: ``--model DIR`` (repeatable: rows (b) and (c) per model); default: the bundled presets
+``default`` (float32) and ``fast`` (int8) when they exist, else an untrained
+``efficientnet_lite0`` (ImageNet trunk, 33 classes) saved with ``save_model_dir`` into a temp
+dir (speed does not depend on weights). Row (a) is measured once, with the first model's
+architecture (its safetensors weights, ``--eager-weights``, or random weights).
 
 Usage (from the repository root)::
 
     python benchmarks/throughput.py                      # the table (takes ~5 minutes)
     python benchmarks/throughput.py --files 10000        # + the 10,000-file memory row
-    python benchmarks/throughput.py --int8               # + dynamic int8 rows
     python benchmarks/throughput.py --limit 50 --rows b,c   # quick smoke run
     python benchmarks/throughput.py --limit 300 --sweep workers=1,2 threads=2 spinning=0,1
 
@@ -58,6 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 LARGE_SIDES = (1920, 2048, 2240, 2560)
 MIX = (("logos32plus", 0.35), ("flickrlogos27", 0.25), ("nologo", 0.20), ("large", 0.20))
+MIX_NAMES = tuple(name for name, _ in MIX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,11 +88,12 @@ def _child_eager(job: dict[str, Any]) -> dict[str, Any]:
 
     model_dir = Path(job["model"])
     cfg = ModelConfig.load(model_dir)
-    if cfg.weights_file is None:
-        raise SystemExit(f"{model_dir} has no safetensors weights; row (a) needs them")
-    model = create_model(
-        cfg.architecture, len(cfg.labels), pretrained=str(model_dir / cfg.weights_file)
-    )
+    weights: str = ""  # random weights: speed does not depend on them
+    if job.get("eager_weights"):
+        weights = str(job["eager_weights"])
+    elif cfg.weights_file is not None and (model_dir / cfg.weights_file).is_file():
+        weights = str(model_dir / cfg.weights_file)
+    model = create_model(cfg.architecture, len(cfg.labels), pretrained=weights or False)
     model.eval()
     paths = job["paths"]
     cold = 0.0
@@ -114,6 +117,7 @@ def _child_eager(job: dict[str, Any]) -> dict[str, Any]:
         "seconds": elapsed,
         "cold": cold,
         "threads": torch.get_num_threads(),
+        "weights": Path(weights).name if weights else "random",
     }
 
 
@@ -155,6 +159,29 @@ def _child_model_only(job: dict[str, Any]) -> dict[str, Any]:
         "seconds": elapsed,
         "cold": cold,
         "note_mb": tensors.nbytes / 2**20,
+    }
+
+
+def _child_decode(job: dict[str, Any]) -> dict[str, Any]:
+    """Where the time goes: decode + preprocess of each photo on one core, no model."""
+    from logobrand.images import load_image
+    from logobrand.inference.classifier import draft_size
+    from logobrand.inference.config import ModelConfig
+    from logobrand.transforms import preprocess
+
+    cfg = ModelConfig.load(Path(job["model"]))
+    pre = cfg.preprocessing
+    decode_ms: dict[str, list[float]] = {}
+    for path, kind in zip(job["paths"], job["kinds"], strict=True):
+        begin = time.perf_counter()
+        preprocess(load_image(path, draft_size=draft_size(pre)), pre)
+        decode_ms.setdefault(kind, []).append(1e3 * (time.perf_counter() - begin))
+    total = sum(sum(v) for v in decode_ms.values())
+    return {
+        "photos": len(job["paths"]),
+        "seconds": total / 1e3,
+        "cold": 0.0,
+        "decode_ms": {kind: sum(v) / len(v) for kind, v in decode_ms.items()},
     }
 
 
@@ -219,6 +246,10 @@ def _experiments(clf: Any, job: dict[str, Any]) -> None:
             concurrent.futures.ThreadPoolExecutor, initializer=lower_priority
         )
         setattr(pipeline, "ThreadPoolExecutor", pool_cls)  # noqa: B010
+    if job.get("cv2threads") is not None:
+        import cv2
+
+        cv2.setNumThreads(int(job["cv2threads"]))
     procs = int(job.get("procs") or 0)
     if procs:
         import concurrent.futures
@@ -241,6 +272,8 @@ def child_main(job_file: str) -> None:
     kind = job["kind"]
     if kind == "eager":
         result = _child_eager(job)
+    elif kind == "decode":
+        result = _child_decode(job)
     elif kind == "model":
         result = _child_model_only(job)
     else:
@@ -259,6 +292,7 @@ class Photos:
     """The benchmark's photo set."""
 
     paths: list[str]
+    kinds: list[str]
     counts: dict[str, int]
     large_mb: float
     workdir: Path
@@ -336,20 +370,24 @@ def prepare_photos(data: Path, limit: int, workdir: Path, seed: int) -> Photos:
         image.save(tmp, format="JPEG", quality=90, exif=exif.tobytes())
         os.replace(tmp, target)
     chosen["large"] = large
-    paths = [str(p) for name in chosen for p in chosen[name]]
-    order = rng.permutation(len(paths))
-    paths = [paths[int(i)] for i in order]
+    tagged = [(str(p), name) for name in chosen for p in chosen[name]]
+    order = rng.permutation(len(tagged))
+    paths = [tagged[int(i)][0] for i in order]
+    kinds = [tagged[int(i)][1] for i in order]
     large_mb = float(np.mean([p.stat().st_size for p in large]) / 1e6) if large else 0.0
-    return Photos(paths, {k: len(v) for k, v in chosen.items()}, large_mb, workdir)
+    return Photos(paths, kinds, {k: len(v) for k, v in chosen.items()}, large_mb, workdir)
 
 
-def default_model(workdir: Path) -> tuple[Path, str]:
-    """The bundled model, else an untrained efficientnet_lite0 saved into ``workdir``."""
+def default_models(workdir: Path) -> list[tuple[Path, str]]:
+    """The bundled presets, else an untrained efficientnet_lite0 saved into ``workdir``."""
     sys.path.insert(0, str(REPO))
-    from logobrand.inference import DEFAULT_MODEL_DIR
+    from logobrand.inference.classifier import DEFAULT_MODEL_DIR, FAST_MODEL_DIR
 
     if (DEFAULT_MODEL_DIR / "config.json").is_file():
-        return DEFAULT_MODEL_DIR, "bundled default"
+        models = [(DEFAULT_MODEL_DIR, "bundled default (float32)")]
+        if (FAST_MODEL_DIR / "config.json").is_file():
+            models.append((FAST_MODEL_DIR, "bundled fast (its int8 copy)"))
+        return models
     target = workdir / "efficientnet_lite0-untrained"
     if not (target / "config.json").is_file():
         print("building an untrained efficientnet_lite0 model dir ...", file=sys.stderr)
@@ -367,22 +405,7 @@ def default_model(workdir: Path) -> tuple[Path, str]:
         )
         env = dict(os.environ, PYTHONPATH=str(REPO))
         subprocess.run([sys.executable, "-c", code, str(target)], check=True, env=env)
-    return target, "efficientnet_lite0, untrained head (ImageNet trunk)"
-
-
-def quantized_copy(model_dir: Path, workdir: Path) -> Path:
-    """A model dir whose ONNX file is the dynamic int8 quantisation of ``model_dir``'s."""
-    sys.path.insert(0, str(REPO))
-    from logobrand.inference import ModelConfig, quantize_dynamic
-
-    target = workdir / f"{model_dir.name}-int8"
-    if not (target / "config.json").is_file():
-        target.mkdir(parents=True, exist_ok=True)
-        cfg = ModelConfig.load(model_dir)
-        quantize_dynamic(model_dir / cfg.onnx_file, target / "model.onnx")
-        cfg = ModelConfig.from_dict({**cfg.to_dict(), "files": {"onnx": "model.onnx"}})
-        cfg.save(target)
-    return target
+    return [(target, "efficientnet_lite0, untrained head (ImageNet trunk)")]
 
 
 def run_child(job: dict[str, Any], workdir: Path, timeout: float = 3600) -> dict[str, Any]:
@@ -429,14 +452,15 @@ class Row:
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """The Markdown table; (c) rows are compared with (a) and (b) of the same model."""
-    base = {(row.model, row.name[:3]): row.rate for row in rows if " int8" not in row.name}
+    """The Markdown table; rows are compared with the one (a) row and (b) of the same model."""
+    eager_rows = [row.rate for row in rows if row.name.startswith("(a)")]
+    base = {(row.model, "(b)"): row.rate for row in rows if row.name.startswith("(b)")}
     lines = [
         "| row | photos/s | vs (a) | % of (b) | peak RSS | cold start | notes |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        eager = base.get((row.model, "(a)")) if not row.name.startswith("(a)") else None
+        eager = eager_rows[0] if eager_rows and not row.name.startswith("(a)") else None
         ceiling = base.get((row.model, "(b)")) if not row.name.startswith("(b)") else None
         vs_a = f"{row.rate / eager:.1f}x" if eager else "–"
         of_b = f"{100 * row.rate / ceiling:.0f}%" if ceiling else "–"
@@ -447,16 +471,17 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+SWEEP_KEYS = ("workers", "threads", "spinning", "batch", "draft", "nice", "procs", "cv2threads")
+
+
 def parse_sweep(items: Sequence[str]) -> list[dict[str, Any]]:
     keys: list[str] = []
     values: list[list[Any]] = []
     for item in items:
         key, _, text = item.partition("=")
-        if key not in ("workers", "threads", "spinning", "batch", "draft", "nice", "procs") or (
-            not text
-        ):
+        if key not in SWEEP_KEYS or not text:
             raise SystemExit(
-                f"bad --sweep item {item!r}; use workers|threads|spinning|batch|draft=V1,V2"
+                f"bad --sweep item {item!r}; use KEY=V1,V2 with KEY in {', '.join(SWEEP_KEYS)}"
             )
         keys.append(key)
         values.append([int(v) for v in text.split(",")])
@@ -473,6 +498,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="model directory (repeatable; default: bundled or untrained)",
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--eager-weights",
+        type=Path,
+        default=None,
+        help="safetensors for row (a) when the model dir has none (default: random weights)",
+    )
     parser.add_argument("--limit", type=int, default=1000, help="photos per row (default 1000)")
     parser.add_argument("--rows", default="a,b,c", help="which rows: any of a,b,c")
     parser.add_argument(
@@ -481,7 +512,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0,
         help="add the (c) row over a folder of this many files (e.g. 10000)",
     )
-    parser.add_argument("--int8", action="store_true", help="add dynamic int8 rows (b), (c)")
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -532,10 +562,12 @@ def _default_batch_size() -> int:
 def run(args: argparse.Namespace, workdir: Path) -> None:
     load_before = load_average()
     photos = prepare_photos(args.data.resolve(), args.limit, workdir, args.seed)
-    models = [(m.resolve(), m.name) for m in args.model] or [default_model(workdir)]
+    models = [(m.resolve(), m.name) for m in args.model] or default_models(workdir)
     batch = args.batch_size or _default_batch_size()
     base: dict[str, Any] = {
         "paths": photos.paths,
+        "kinds": photos.kinds,
+        "eager_weights": str(args.eager_weights.resolve()) if args.eager_weights else None,
         "batch_size": batch,
         "threads": args.threads,
         "workers": args.workers,
@@ -546,8 +578,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     if args.sweep:
         model_dir, _ = models[0]
         lines = [
-            "| workers | threads | spinning | batch | draft | nice | procs | photos/s | peak RSS |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| workers | threads | spinning | batch | draft | nice | procs | cv2 threads "
+            "| photos/s | peak RSS |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         root = photos.folder(len(photos.paths))
         for combo in parse_sweep(args.sweep):
@@ -563,6 +596,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 "draft": combo.get("draft"),
                 "nice": combo.get("nice"),
                 "procs": combo.get("procs"),
+                "cv2threads": combo.get("cv2threads"),
             }
             result = run_child(job, workdir)
             rate = result["photos"] / result["seconds"]
@@ -574,6 +608,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 job["draft"],
                 job["nice"],
                 job["procs"],
+                job["cv2threads"],
             ]
             text = " | ".join("default" if c is None else str(c) for c in cells)
             lines.append(f"| {text} | {rate:.1f} | {result['peak_rss_mb']:.0f} MB |")
@@ -590,62 +625,59 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 
     wanted = set(args.rows.split(","))
     rows: list[Row] = []
-    for model_dir, _label in models:
+    decode = None
+    if "c" in wanted:
+        print("measuring decode + preprocess alone ...", file=sys.stderr, flush=True)
+        decode = run_child({**base, "kind": "decode", "model": str(models[0][0])}, workdir)
+    for index, (model_dir, _label) in enumerate(models):
         tag = f" [{model_dir.name}]" if len(models) > 1 else ""
-        variants = [(model_dir, "")]
-        if args.int8:
-            variants.append((quantized_copy(model_dir, workdir), " int8"))
         for row_key in ("a", "b", "c"):
-            if row_key not in wanted:
-                continue
-            for vdir, suffix in variants:
-                if row_key == "a" and suffix:
-                    continue
-                name = f"({row_key}){suffix}{tag}"
-                job = {**base, "model": str(vdir)}
-                if row_key == "a":
-                    job["kind"] = "eager"
-                    note = "eager PyTorch, 1 photo at a time, full decode"
-                elif row_key == "b":
-                    job["kind"] = "model"
-                    job["spinning"] = 1  # nothing else needs the cores: spinning is faster
-                    note = f"ONNX Runtime on pre-decoded tensors, batch {batch}"
-                else:
-                    job["kind"] = "pipeline"
-                    job["root"] = str(photos.folder(len(photos.paths)))
-                    note = f"predict_batch over a folder of {len(photos.paths):,}, batch {batch}"
-                print(f"measuring {name} ...", file=sys.stderr, flush=True)
-                result = run_child(job, workdir)
-                if result.get("failures"):
-                    note += f", {result['failures']} failures"
-                if row_key == "b":
-                    note += f" (RSS includes the {result['note_mb']:.0f} MB of tensors)"
-                if row_key == "a":
-                    note += f", torch threads {result['threads']}"
-                elif result["torch_imported"]:
-                    note += ", WARNING: torch was imported"
-                rows.append(Row(name, str(model_dir), result, note))
-                raw.append({"row": name, **result})
+            if row_key not in wanted or (row_key == "a" and index > 0):
+                continue  # one eager row: its speed does not depend on the preset
+            name = f"({row_key}){tag}"
+            job = {**base, "model": str(model_dir)}
+            if row_key == "a":
+                job["kind"] = "eager"
+                note = "eager PyTorch, 1 photo at a time, full decode"
+            elif row_key == "b":
+                job["kind"] = "model"
+                job["spinning"] = 1  # nothing else needs the cores: spinning is faster
+                note = f"ONNX Runtime on pre-decoded tensors, batch {batch}"
+            else:
+                job["kind"] = "pipeline"
+                job["root"] = str(photos.folder(len(photos.paths)))
+                note = f"predict_batch over a folder of {len(photos.paths):,}, batch {batch}"
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            result = run_child(job, workdir)
+            if result.get("failures"):
+                note += f", {result['failures']} failures"
+            if row_key == "b":
+                note += f" (RSS includes the {result['note_mb']:.0f} MB of tensors)"
+            if row_key == "a":
+                note += f", torch threads {result['threads']}, weights: {result['weights']}"
+            elif result["torch_imported"]:
+                note += ", WARNING: torch was imported"
+            rows.append(Row(name, str(model_dir), result, note))
+            raw.append({"row": name, **result})
         if args.files and "c" in wanted:
-            for vdir, suffix in variants:
-                name = f"(c){suffix} x {args.files:,} files{tag}"
-                job = {
-                    **base,
-                    "model": str(vdir),
-                    "kind": "pipeline",
-                    "root": str(photos.folder(args.files)),
-                }
-                print(f"measuring {name} ...", file=sys.stderr, flush=True)
-                result = run_child(job, workdir, timeout=7200)
-                trace = result["rss_trace"]
-                note = f"{result['photos']:,} files (the photos linked repeatedly)"
-                if trace:
-                    note += (
-                        f"; RSS after 1k/5k/10k files: {trace[0]:.0f}/"
-                        f"{trace[len(trace) // 2 - 1]:.0f}/{trace[-1]:.0f} MB"
-                    )
-                rows.append(Row(name, str(model_dir), result, note))
-                raw.append({"row": name, **result})
+            name = f"(c) x {args.files:,} files{tag}"
+            job = {
+                **base,
+                "model": str(model_dir),
+                "kind": "pipeline",
+                "root": str(photos.folder(args.files)),
+            }
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            result = run_child(job, workdir, timeout=7200)
+            trace = result["rss_trace"]
+            note = f"{result['photos']:,} files (the photos linked repeatedly)"
+            if trace:
+                note += (
+                    f"; RSS after 1k/5k/10k files: {trace[0]:.0f}/"
+                    f"{trace[len(trace) // 2 - 1]:.0f}/{trace[-1]:.0f} MB"
+                )
+            rows.append(Row(name, str(model_dir), result, note))
+            raw.append({"row": name, **result})
 
     counts = photos.counts
     print()
@@ -664,6 +696,16 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     )
     print()
     print(format_table(rows))
+    if decode is not None:
+        ms = decode["decode_ms"]
+        parts = ", ".join(f"{kind} {ms[kind]:.2f}" for kind in MIX_NAMES if kind in ms)
+        ceiling = next((row for row in rows if row.name.startswith("(b)")), None)
+        model = f"; model alone (b): {1e3 / ceiling.rate:.2f} ms" if ceiling else ""
+        print(
+            f"\nWhere the time goes, ms per photo: decode + preprocess on one core: {parts}; "
+            f"mean {1e3 * decode['seconds'] / decode['photos']:.2f}{model} (wall, "
+            f"{os.cpu_count()} threads)."
+        )
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1))
 

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 LABELS = ("no-logo", "red", "green", "blue")
 SIZE = 32
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "grey": (128, 128, 128)}
-COMMANDS = ("train", "evaluate", "predict", "models", "export")
+COMMANDS = ("train", "evaluate", "predict", "models", "export", "quantize")
 
 
 def make_onnx(path: Path) -> None:
@@ -512,6 +512,36 @@ def test_train_without_negatives_says_what_to_pass(
 
 
 def test_parser_defaults() -> None:
+    from logobrand.inference.classifier import DEFAULT_BATCH_SIZE
+
     args = build_parser().parse_args(["predict", "a.jpg"])
-    assert args.model is None and args.top_k == 5 and args.batch_size == 32
+    assert args.model is None and args.top_k == 5 and args.batch_size == DEFAULT_BATCH_SIZE
     assert not args.strict and not args.no_private_urls
+
+
+# -- quantize ----------------------------------------------------------------------------------
+
+
+def test_quantize_writes_an_int8_copy_that_predicts(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = tmp_path / "calibration"
+    for i, colour in enumerate(("red", "green", "blue", "grey", "red")):
+        save_photo(photos / f"{i}.png", colour)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    out = tmp_path / "int8"
+    args = ["quantize", str(model_dir), "--calibration", str(photos), "--out", str(out)]
+    code, text, _ = run([*args, "--limit", "6"], capsys)
+    assert code == 0
+    assert "calibrated on 5 photos (1 could not be decoded and were skipped)" in text
+    code, text, _ = run(["predict", "--model", str(out), "--json", str(photos / "0.png")], capsys)
+    assert code == 0 and json.loads(text)["brand"] == "red"
+
+
+def test_quantize_without_photos_says_what_to_do(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    args = ["quantize", str(model_dir), "--calibration", str(tmp_path / "empty")]
+    code, _, err = run([*args, "--out", str(tmp_path / "int8")], capsys)
+    assert code == 2 and "no image files" in err and not (tmp_path / "int8").exists()

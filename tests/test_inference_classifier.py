@@ -342,3 +342,41 @@ except MissingExtraError as exc:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:3] == ["blue", "['blue', 'blue', 'blue']", "missing: True"]
+
+
+# -- int8 copies --------------------------------------------------------------------------------
+
+
+def test_save_quantized_writes_an_int8_copy(clf: LogoClassifier, tmp_path: Path) -> None:
+    calibration: list[Any] = [photo(c) for c in ("red", "green", "blue", "grey")]
+    calibration.insert(1, b"not an image")  # skipped and counted, not fatal
+    out = clf.save_quantized(tmp_path / "int8", calibration, limit=3)  # grey unused
+    ops = {node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    info = ModelConfig.load(out).training["quantization"]
+    assert (info["calibration_photos"], info["calibration_skipped"]) == (3, 1)
+    small = LogoClassifier.from_pretrained(out, threads=1)
+    assert small.labels == clf.labels and small.config.threshold == clf.config.threshold
+    for colour in ("red", "green", "blue"):
+        want = clf.predict(photo(colour))
+        got = small.predict(photo(colour))
+        assert got.brand == want.brand == colour
+        assert got.score == pytest.approx(want.score, abs=0.05)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8"]  # no temporary files left
+
+
+def test_save_quantized_needs_decodable_photos(clf: LogoClassifier, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="no calibration photo could be decoded"):
+        clf.save_quantized(tmp_path / "int8", [b"junk", tmp_path / "missing.jpg"])
+    with pytest.raises(InvalidArgumentError, match="limit"):
+        clf.save_quantized(tmp_path / "int8", [photo("red")], limit=0)
+    assert not (tmp_path / "int8").exists()
+
+
+def test_quantize_int8_checks_its_calibration(model_dir: Path, tmp_path: Path) -> None:
+    from logobrand.inference import quantize_int8
+
+    with pytest.raises(InvalidArgumentError, match=r"\(N, 3, S, S\)"):
+        quantize_int8(model_dir / "model.onnx", tmp_path / "q.onnx", np.zeros((3, SIZE, SIZE)))
+    with pytest.raises(ModelFormatError, match="not found"):
+        quantize_int8(tmp_path / "nope.onnx", tmp_path / "q.onnx", np.zeros((1, 3, SIZE, SIZE)))

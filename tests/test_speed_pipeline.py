@@ -113,6 +113,9 @@ def test_efficientnet_lite0_onnx_matches_pytorch(tmp_path: Path) -> None:
     pre = get_model_spec("efficientnet_lite0").preprocessing
     config = ModelConfig(architecture="efficientnet_lite0", labels=labels, preprocessing=pre)
     out = save_model_dir(model, tmp_path / "lite0", config)  # verifies 1e-4 on random input
+    # Exported "same" padding Pads have no empty trailing input: ONNX Runtime can fuse them.
+    pads = [n for n in onnx.load(str(out / "model.onnx")).graph.node if n.op_type == "Pad"]
+    assert pads and all(n.input[-1] != "" for n in pads)
     onnx_clf = LogoClassifier.from_pretrained(out, threads=2)
 
     # Real preprocessed photos (generated), batch sizes other than the export's.
@@ -141,6 +144,71 @@ def test_efficientnet_lite0_onnx_matches_pytorch(tmp_path: Path) -> None:
         assert [label for label, _ in result.top_k] == [label for label, _ in want.top_k]
 
 
+# -- Pad fusion: the exporter's Pad(x, pads, "") is made fusable --------------------------------
+
+
+def make_pad_conv_model(path: Path) -> None:
+    """images -> Pad(images, pads, "") -> Conv(stride 2) -> GlobalAveragePool -> logits."""
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Pad", ["images", "pads", ""], ["padded"], mode="constant"),
+            helper.make_node(
+                "Conv", ["padded", "W"], ["conv"], kernel_shape=[3, 3], strides=[2, 2]
+            ),
+            helper.make_node("GlobalAveragePool", ["conv"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["logits"], axis=1),
+        ],
+        "padconv",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])],
+        initializer=[
+            helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 0, 0, 0, 0, 1, 1]),
+            helper.make_tensor("W", TensorProto.FLOAT, weight.shape, weight.flatten().tolist()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _optimized_ops(model: str, tmp_path: Path) -> list[str]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return [node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
+
+
+def test_pad_with_empty_input_becomes_fusable(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from logobrand.inference.export import drop_empty_pad_inputs
+
+    path = tmp_path / "padconv.onnx"
+    make_pad_conv_model(path)
+    x = np.random.default_rng(1).standard_normal((3, 3, SIZE, SIZE)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"images": x}
+    )[0]
+    assert "Pad" in _optimized_ops(str(path), tmp_path)  # ONNX Runtime keeps it as exported
+
+    assert drop_empty_pad_inputs(path) == 1
+    edited = onnx.load(str(path))
+    onnx.checker.check_model(edited)
+    assert [list(n.input) for n in edited.graph.node if n.op_type == "Pad"] == [["images", "pads"]]
+    assert drop_empty_pad_inputs(path) == 0  # idempotent
+    assert "Pad" not in _optimized_ops(str(path), tmp_path)  # folded into the Conv
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"images": x}
+    )[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
 # -- order is preserved ---------------------------------------------------------------------------
 
 
@@ -160,11 +228,11 @@ def test_predict_batch_keeps_input_order_when_decoding_finishes_out_of_order(
     lock = threading.Lock()
 
     class Jittery(LogoClassifier):
-        def preprocess(self, image: Any) -> np.ndarray:
+        def preprocess(self, image: Any, *, fetch_policy: Any = None) -> np.ndarray:
             with lock:
                 pause = delays.random() * 0.004
             time.sleep(pause)  # later items often finish first
-            return super().preprocess(image)
+            return super().preprocess(image, fetch_policy=fetch_policy)
 
     jittery = Jittery(clf.session, clf.config, clf.directory)
     results = list(jittery.predict_batch(iter(images), batch_size=batch_size, workers=workers))

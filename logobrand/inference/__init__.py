@@ -17,7 +17,7 @@ from logobrand.inference.config import (
     write_model_dir,
 )
 from logobrand.inference.export import check_onnx_matches, export_onnx, save_model_dir
-from logobrand.inference.onnx import create_session, quantize_dynamic, usable_cpu_count
+from logobrand.inference.onnx import create_session, quantize_int8, usable_cpu_count
 from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import (
     NO_LOGO,
@@ -43,7 +43,7 @@ __all__ = [
     "create_session",
     "export_onnx",
     "make_prediction",
-    "quantize_dynamic",
+    "quantize_int8",
     "recover_model_dir",
     "run_pipeline",
     "save_model_dir",

@@ -473,8 +473,6 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-
-
 __all__ = [
     "CONFIG_NAME",
     "DEFAULT_FILES",

@@ -93,6 +93,7 @@ def export_onnx(model: Any, path: str | os.PathLike[str], input_size: int, opset
         with torch.no_grad():
             try:
                 _export_legacy(torch, model, dummy, tmp, opset)
+                drop_empty_pad_inputs(tmp)
             except (RuntimeError, TypeError, ValueError, NotImplementedError) as legacy_exc:
                 logger.info(
                     "legacy ONNX export failed (%s); trying the dynamo exporter", legacy_exc
@@ -143,6 +144,43 @@ def _export_legacy(torch: Any, model: Any, dummy: Any, path: Path, opset: int) -
             do_constant_folding=True,
             dynamo=False,
         )
+
+
+def drop_empty_pad_inputs(path: Path) -> int:
+    """Drop the empty trailing inputs of ``Pad`` nodes so ONNX Runtime fuses them into convs.
+
+    The TorchScript exporter writes ``F.pad`` as ``Pad(x, pads, "")``. ONNX Runtime's
+    PadFusion (which folds a zero Pad into the following Conv) only accepts a constant third
+    input, and the empty name is not one, so every Pad stayed in the graph: an extra copy each
+    plus layout reorders around it. For EfficientNet-Lite0 ("same" padding, five Pads) that made
+    the model 1.45x slower on 2 cores (117 -> 170 images/s at batch 4, 320 px). An omitted
+    trailing optional input means the same as an empty one (ONNX spec), so outputs do not change.
+
+    Args:
+        path: An ``.onnx`` file, rewritten in place (the caller owns the atomic replace).
+
+    Returns:
+        How many Pad nodes were edited.
+
+    Raises:
+        MissingExtraError: the ``onnx`` package is not installed.
+    """
+    try:
+        import onnx
+    except ImportError as exc:
+        raise missing_extra("onnx", "train") from exc
+    model = onnx.load(str(path))
+    edited = 0
+    for node in model.graph.node:
+        if node.op_type != "Pad":
+            continue
+        before = len(node.input)
+        while node.input and node.input[-1] == "":
+            del node.input[-1]
+        edited += len(node.input) != before
+    if edited:
+        onnx.save(model, str(path))
+    return edited
 
 
 def _export_dynamo(torch: Any, model: Any, dummy: Any, path: Path, opset: int) -> None:
