@@ -67,6 +67,15 @@ MIX_NAMES = tuple(name for name, _ in MIX)
 
 
 def _peak_rss_mb() -> float:
+    """Peak RSS of this process (``VmHWM``).
+
+    Not ``getrusage(...).ru_maxrss``: Linux keeps that across ``fork`` + ``exec``, so a child
+    would report at least its parent's peak (here the parent holds the enlarged photos).
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
