@@ -5,7 +5,7 @@ Prints one table from one run. Every row runs in a fresh subprocess pinned to N 
 "1 core" means the whole engine shares one core, and rows at the same core count compare
 fairly.
 
-Rows (each over the same photos, same model, ONNX batch size 32):
+Rows (each over the same photos, same model, ONNX batch size 4, the library default):
 
 * ``predict_batch``, N cores: ``LogoClassifier.from_pretrained(model)`` then
   ``list(clf.predict_batch(paths))`` with its defaults (N ONNX Runtime threads, max(1, N-1)
@@ -22,7 +22,9 @@ Rows (each over the same photos, same model, ONNX batch size 32):
   batch_size=128)`` (what ``predict_dataset`` does, with a subclass that also reports each
   actor's model load time) and ``.write_parquet``. Timed like Spark (actor start inside,
   ``ray.init`` outside).
-* Ray Data, 2 actors, read_binary_files: bytes read by Ray's readers (``num_cpus=0``).
+* Ray Data, 2 actors, read_binary_files: bytes read by Ray's readers (``num_cpus=0``,
+  ``concurrency=1``: unlimited reader tasks started a dozen worker processes on the 2 cores and
+  ran at 38 photos/s).
 
 Each row runs twice in its child. The 1st run is a cold job: Spark starts its Python workers
 (imports + model load) and Ray its actors inside the timed part. The 2nd run is the same job
@@ -73,7 +75,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 MIX = (("logos32plus", 0.6), ("flickrlogos27", 0.2), ("nologo", 0.2))
-BATCH_SIZE = 32
+BATCH_SIZE = 4  # logobrand.inference.classifier.DEFAULT_BATCH_SIZE (fastest on 2 cores)
 RAY_ROWS_PER_CALL = 128
 
 ROWS: dict[str, dict[str, Any]] = {
@@ -241,7 +243,7 @@ def _child_ray(job: dict[str, Any]) -> dict[str, Any]:
         photos = len(job["paths"])
     else:
         files = sorted(set(job["paths"]))
-        ds = ray.data.read_binary_files(files, include_paths=True, num_cpus=0)
+        ds = ray.data.read_binary_files(files, include_paths=True, num_cpus=0, concurrency=1)
         column = "bytes"
         photos = len(files)
     out = ds.map_batches(
