@@ -5,7 +5,7 @@ Example:
     >>> # clf = LogoClassifier.from_pretrained("runs/exp1/model")
     >>> # clf.predict("photo.jpg")
     >>> # Prediction(brand='adidas', score=0.97, top_k=(('adidas', 0.97), ...), source='photo.jpg')
-    >>> # for result in clf.predict_batch(paths, batch_size=32, progress=True):
+    >>> # for result in clf.predict_batch(paths, progress=True):
     >>> #     print(result.to_dict())
 """
 
