@@ -739,3 +739,56 @@ def test_bad_input_catalogue_summary(tmp_path: Path, capsys: pytest.CaptureFixtu
             "the input"
         )
     assert not failed, failed
+
+
+# -- the OpenCV fast path for JPEGs equals the Pillow path --------------------------------------
+
+
+def _pillow_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logobrand.images as images
+
+    monkeypatch.setattr(images, "_decode_jpeg_with_opencv", lambda *args: None)
+
+
+@pytest.mark.parametrize("orientation", [1, 2, 3, 4, 5, 6, 7, 8])
+@pytest.mark.parametrize("draft", [None, 100, 150, 290])
+def test_opencv_jpeg_path_equals_the_pillow_path(
+    orientation: int, draft: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = jpeg(blocks(601, 803), orientation=orientation)
+    fast = load_image(data, draft_size=draft)
+    _pillow_only(monkeypatch)
+    slow = load_image(data, draft_size=draft)
+    assert fast.shape == slow.shape and fast.flags.c_contiguous
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_opencv_jpeg_path_equals_the_pillow_path_for_grayscale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(gradient(90, 70)[..., 0]).save(buffer, format="JPEG", quality=90)
+    fast = load_image(buffer.getvalue())
+    _pillow_only(monkeypatch)
+    np.testing.assert_array_equal(fast, load_image(buffer.getvalue()))
+
+
+def test_plain_jpegs_take_the_opencv_path_and_cmyk_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logobrand.images as images
+
+    taken: list[bool] = []
+    real = images._decode_jpeg_with_opencv
+
+    def spy(*args: object) -> np.ndarray | None:
+        out = real(*args)  # type: ignore[arg-type]
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(images, "_decode_jpeg_with_opencv", spy)
+    load_image(jpeg(blocks(64, 48)))
+    cmyk = io.BytesIO()
+    Image.fromarray(blocks(64, 48)).convert("CMYK").save(cmyk, format="JPEG")
+    load_image(cmyk.getvalue())
+    assert taken == [True, False]
