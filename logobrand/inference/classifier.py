@@ -51,7 +51,7 @@ BUNDLED_MODELS = {
     "fast": FAST_MODEL_DIR,
 }
 """The bundled presets: ``"default"`` (= ``"accurate"``, float32) and ``"fast"`` (its int8
-copy: about 2x the photos per second on CPUs with VNNI, same accuracy here; see
+copy: about 1.7x the photos per second on CPUs with VNNI, same accuracy here; see
 ``docs/benchmarks.rst``)."""
 
 DEFAULT_BATCH_SIZE = 4
@@ -197,7 +197,7 @@ class LogoClassifier:
         ``calibration``); ``config.json`` (threshold, temperature, labels) and the few-shot
         gallery are kept, and ``training["quantization"]`` records how it was made. The
         safetensors weights are not copied: the copy is for inference only. For the default
-        recipe this was as accurate as float32 and about 2x faster (see
+        recipe this was as accurate as float32 and about 1.7x faster end to end (see
         ``docs/benchmarks.rst``); check it with ``logobrand evaluate`` on your own data.
 
         Args:
