@@ -152,32 +152,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def _fpr(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
 def add_brands_parser(sub: Any) -> None:
     """Register ``logobrand brands`` on the main parser's sub-parsers.
 
     Args:
         sub: The object returned by ``parser.add_subparsers()``.
     """
+    from logobrand.cli import _fraction, _positive_int, _unit_float
+
     p = sub.add_parser(
         "brands",
         help="add, list or remove few-shot brands (no training)",
@@ -200,11 +182,11 @@ def add_brands_parser(sub: Any) -> None:
     q.add_argument("--replace", action="store_true", help="replace the brand's references")
     q.add_argument("--artwork", help="SVG logo to render into references (needs the art extra)")
     q.add_argument("--color", help="logo colour as hex, e.g. E60000 [black]")
-    q.add_argument("--renders", type=int, default=20, help="artwork renders [20]")
+    q.add_argument("--renders", type=_positive_int, default=20, help="artwork renders [20]")
     q.add_argument("--backgrounds", nargs="*", help="photos/folders without logos for renders")
     q.add_argument(
         "--photo-share",
-        type=_unit,
+        type=_unit_float,
         default=0.3,
         help="share of renders on --backgrounds photos, the rest on solid colours [0.3]",
     )
@@ -228,7 +210,7 @@ def add_brands_parser(sub: Any) -> None:
     q.add_argument("negatives", nargs="+", metavar="IMAGE", help="photos or folders")
     q.add_argument(
         "--target-fpr",
-        type=_fpr,
+        type=_fraction,
         default=DEFAULT_TARGET_FPR,
         help=f"share allowed to match a gallery brand [{DEFAULT_TARGET_FPR}]",
     )
