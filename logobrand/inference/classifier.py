@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
 from logobrand.images import ImageInput, describe_source, load_image
 from logobrand.inference.config import (
     CONFIG_NAME,
@@ -31,7 +31,12 @@ from logobrand.inference.config import (
 )
 from logobrand.inference.gallery import GALLERY_JSON, GALLERY_KEY, Gallery
 from logobrand.inference.gallery import decide as gallery_decide
-from logobrand.inference.onnx import ORT_ERRORS, create_session, usable_cpu_count
+from logobrand.inference.onnx import (
+    ORT_ERRORS,
+    create_session,
+    quantize_int8,
+    usable_cpu_count,
+)
 from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import Failure, Prediction, make_prediction
 from logobrand.models.registry import Preprocessing
@@ -163,20 +168,31 @@ class LogoClassifier:
             >>> # clf.with_calibration(threshold=0.8).save_pretrained("strict-model")
         """
         source = self._directory
-        config = self._config
-        names = [config.onnx_file]
-        weights = config.weights_file
-        files = {"onnx": config.onnx_file}
+        names = [self._config.onnx_file]
+        files = {"onnx": self._config.onnx_file}
+        weights = self._config.weights_file
         if weights is not None and (source / weights).is_file():
             names.append(weights)
             files["weights"] = weights
+        return self._write_copy(
+            directory, self._config, files, lambda tmp: copy_model_files(source, tmp, names)
+        )
+
+    def _write_copy(
+        self,
+        directory: str | os.PathLike[str],
+        config: ModelConfig,
+        files: dict[str, str],
+        write_model_files: Callable[[Path], object],
+    ) -> Path:
+        """Write a model directory atomically: the model files, the gallery and ``config``."""
         gallery = self._gallery
         if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
-            files[GALLERY_KEY] = GALLERY_JSON  # few-shot brands (see add_brand)
+            files = {**files, GALLERY_KEY: GALLERY_JSON}  # few-shot brands (see add_brand)
         config = dataclasses.replace(config, files=files)
 
         def writer(tmp: Path) -> None:
-            copy_model_files(source, tmp, names)
+            write_model_files(tmp)
             if GALLERY_KEY in files and gallery is not None:
                 gallery.save(tmp)
             config.save(tmp)
@@ -219,9 +235,6 @@ class LogoClassifier:
         Example:
             >>> # clf.save_quantized("model-int8", iter_image_files("val/"))
         """
-        from logobrand.errors import ImageDecodeError
-        from logobrand.inference.onnx import quantize_int8
-
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
         inputs: list[np.ndarray] = []
@@ -239,12 +252,6 @@ class LogoClassifier:
                 + (f", first: {skipped[0]}" if skipped else "")
                 + "); pass some hundreds of photos like those the model will see"
             )
-        source = self._directory
-        config = self._config
-        files = {"onnx": config.onnx_file}
-        gallery = self._gallery
-        if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
-            files[GALLERY_KEY] = GALLERY_JSON
         quantization = {
             "method": "onnxruntime static QDQ, int8 per-channel weights, "
             "uint8 activations (min/max)",
@@ -252,16 +259,17 @@ class LogoClassifier:
             "calibration_skipped": len(skipped),
         }
         config = dataclasses.replace(
-            config, files=files, training={**config.training, "quantization": quantization}
+            self._config, training={**self._config.training, "quantization": quantization}
         )
-
-        def writer(tmp: Path) -> None:
-            quantize_int8(source / self._config.onnx_file, tmp / config.onnx_file, np.stack(inputs))
-            if GALLERY_KEY in files and gallery is not None:
-                gallery.save(tmp)
-            config.save(tmp)
-
-        return write_model_dir(directory, writer)
+        onnx_file = config.onnx_file
+        source = self._directory / onnx_file
+        calibration_batch = np.stack(inputs)
+        return self._write_copy(
+            directory,
+            config,
+            {"onnx": onnx_file},
+            lambda tmp: quantize_int8(source, tmp / onnx_file, calibration_batch),
+        )
 
     def with_calibration(
         self, *, temperature: float | None = None, threshold: float | None = None
