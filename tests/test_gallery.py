@@ -423,3 +423,26 @@ def test_cli_brands_add_from_artwork(model_dir: Path, tmp_path: Path) -> None:
     assert main([*args, "--renders", "4", "--model", str(model_dir)]) == 0
     gallery = LogoClassifier.from_pretrained(model_dir).gallery
     assert gallery is not None and gallery.counts == (4,)
+
+
+@pytest.mark.torch
+def test_spark_and_ray_cells_use_the_gallery_like_predict_batch(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from logobrand.inference import LogoClassifier
+    from logobrand.integrations import PredictSettings, predict_values
+
+    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf.calibrate_gallery(_images(40, seed=5), target_fpr=0.05)
+    clf.add_brand("red", _solid([(250, 10, 10), (240, 20, 20)]))
+    paths = []
+    for i, image in enumerate(_solid([(250, 10, 10), (10, 250, 10)]) + _images(4, seed=9)):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    settings = PredictSettings("path", batch_size=2, top_k=3)
+    got = list(predict_values(paths, clf, settings, threads=1))
+    want = list(clf.predict_batch(paths, batch_size=2, top_k=3))
+    assert got[0].brand == "red"  # type: ignore[union-attr]
+    assert [r.to_dict() for r in got] == [r.to_dict() for r in want]

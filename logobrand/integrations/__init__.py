@@ -56,7 +56,7 @@ from logobrand.images_fetch import SERVER_POLICY, FetchPolicy, fetch_url
 from logobrand.inference.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_DIR, LogoClassifier
 from logobrand.inference.config import CONFIG_NAME
 from logobrand.inference.pipeline import run_pipeline
-from logobrand.inference.prediction import Failure, Prediction, make_prediction
+from logobrand.inference.prediction import Failure, Prediction
 
 T = TypeVar("T")
 
@@ -389,21 +389,14 @@ def predict_values(
         An iterator of :class:`~logobrand.inference.Prediction` or
         :class:`~logobrand.inference.Failure`, one per cell, in order.
     """
-    cfg = classifier.config
     top_k = settings.top_k
+    gallery = classifier.gallery  # few-shot brands decide like in predict_batch
 
     def make_result(source: str, row: np.ndarray) -> Prediction:
-        return make_prediction(
-            row,
-            cfg.labels,
-            temperature=cfg.temperature,
-            threshold=cfg.threshold,
-            top_k=top_k,
-            source=source,
-        )
+        return classifier._decide(row, source, top_k, gallery)
 
     return run_pipeline(
-        classifier.predict_logits,
+        lambda batch: classifier._forward(batch, gallery),
         values,
         make_decoder(classifier, settings.fetch_policy),
         settings.batch_size,
