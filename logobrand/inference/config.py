@@ -241,22 +241,12 @@ class ModelConfig:
             no config.json in no/such/dir
         """
         path = Path(directory) / CONFIG_NAME
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise ModelFormatError(
-                f"no {CONFIG_NAME} in {directory}; pass a model directory written by "
-                "save_model_dir or LogoClassifier.save_pretrained"
-            ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ModelFormatError(f"cannot read {path}: {exc}") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelFormatError(
-                f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                "fix the file or re-save the model"
-            ) from exc
+        data = read_json_file(
+            path,
+            if_missing=f"no {CONFIG_NAME} in {directory}; pass a model directory written by "
+            "save_model_dir or LogoClassifier.save_pretrained",
+            if_invalid="fix the file or re-save the model",
+        )
         return cls.from_dict(data, source=str(path))
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -450,6 +440,29 @@ def recover_model_dir(directory: str | os.PathLike[str]) -> Path | None:
         for tmp in target.parent.glob(f".{target.name}{_TMP_TAG}*"):
             shutil.rmtree(tmp, ignore_errors=True)
     return target if target.exists() else None
+
+
+def read_json_file(path: Path, *, if_missing: str, if_invalid: str) -> Any:
+    """Read a JSON file of a model directory, or raise a :class:`ModelFormatError`.
+
+    Args:
+        path: The file.
+        if_missing: The whole message when the file does not exist.
+        if_invalid: What to do, appended to the message when the file is not valid JSON.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ModelFormatError(if_missing) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"cannot read {path}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFormatError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            f"{if_invalid}"
+        ) from exc
 
 
 def copy_model_files(source: Path, destination: Path, names: Sequence[str]) -> None:

@@ -60,7 +60,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
-import json
 import math
 import os
 import zipfile
@@ -73,6 +72,7 @@ import numpy as np
 
 from logobrand._io import atomic_write_bytes, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.inference.config import read_json_file
 from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
 
 GALLERY_FORMAT_VERSION = 1
@@ -759,22 +759,12 @@ def _stack(blocks: Sequence[np.ndarray], dim: int) -> np.ndarray:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ModelFormatError(
-            f"{path} is missing but config.json names it; restore it, or remove the 'gallery' "
-            "entry from config.json's files"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"cannot read {path}: {exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFormatError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "restore it or add the brands again"
-        ) from exc
+    data = read_json_file(
+        path,
+        if_missing=f"{path} is missing but config.json names it; restore it, or remove the "
+        "'gallery' entry from config.json's files",
+        if_invalid="restore it or add the brands again",
+    )
     if not isinstance(data, dict):
         raise ModelFormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
