@@ -339,24 +339,9 @@ def default_model(workdir: Path) -> tuple[Path, str]:
 
     if (DEFAULT_MODEL_DIR / "config.json").is_file():
         return DEFAULT_MODEL_DIR, "bundled default model"
-    target = workdir / "efficientnet_lite0-untrained"
-    if not (target / "config.json").is_file():
-        print("building an untrained efficientnet_lite0 model dir ...", file=sys.stderr)
-        code = (
-            "import sys, warnings; warnings.simplefilter('ignore')\n"
-            "from logobrand.inference import ModelConfig, save_model_dir\n"
-            "from logobrand.data import FLICKRLOGOS32_CLASSES, NO_LOGO\n"
-            "from logobrand.models import create_model, get_model_spec\n"
-            "labels = tuple(sorted((*FLICKRLOGOS32_CLASSES, NO_LOGO)))\n"
-            "model = create_model('efficientnet_lite0', len(labels), pretrained=True)\n"
-            "pre = get_model_spec('efficientnet_lite0').preprocessing\n"
-            "cfg = ModelConfig(architecture='efficientnet_lite0', labels=labels,"
-            " preprocessing=pre, training={'note': 'untrained head, for benchmarks'})\n"
-            "save_model_dir(model, sys.argv[1], cfg)\n"
-        )
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        subprocess.run([sys.executable, "-c", code, str(target)], check=True, env=env)
-    return target, "efficientnet_lite0, untrained head (ImageNet trunk)"
+    from throughput import untrained_model  # benchmarks/ is on sys.path when run as a script
+
+    return untrained_model(workdir)
 
 
 def run_child(job: dict[str, Any], workdir: Path, timeout: float = 3600) -> dict[str, Any]:

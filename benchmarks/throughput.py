@@ -397,6 +397,11 @@ def default_models(workdir: Path) -> list[tuple[Path, str]]:
         if (FAST_MODEL_DIR / "config.json").is_file():
             models.append((FAST_MODEL_DIR, "bundled fast (its int8 copy)"))
         return models
+    return [untrained_model(workdir)]
+
+
+def untrained_model(workdir: Path) -> tuple[Path, str]:
+    """An efficientnet_lite0 model dir with an untrained head (speed does not need weights)."""
     target = workdir / "efficientnet_lite0-untrained"
     if not (target / "config.json").is_file():
         print("building an untrained efficientnet_lite0 model dir ...", file=sys.stderr)
@@ -414,7 +419,7 @@ def default_models(workdir: Path) -> list[tuple[Path, str]]:
         )
         env = dict(os.environ, PYTHONPATH=str(REPO))
         subprocess.run([sys.executable, "-c", code, str(target)], check=True, env=env)
-    return [(target, "efficientnet_lite0, untrained head (ImageNet trunk)")]
+    return target, "efficientnet_lite0, untrained head (ImageNet trunk)"
 
 
 def run_child(job: dict[str, Any], workdir: Path, timeout: float = 3600) -> dict[str, Any]:
