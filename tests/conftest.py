@@ -1,7 +1,8 @@
-"""Shared pytest fixtures: tiny generated images and the path of ../shared/data."""
+"""Shared pytest fixtures: tiny generated images, the path of ../shared/data, a tiny model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -87,3 +88,47 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+def _build_tiny_model(directory: Path, photos: list[Path], labels: tuple[str, ...]) -> Path:
+    """A small random CNN exported with save_model_dir, then calibrated on ``photos``.
+
+    The threshold becomes the median best-brand probability over ``photos``, so that about
+    half of them get a brand and half get none.
+    """
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from logobrand.inference import LogoClassifier, ModelConfig, Prediction, save_model_dir
+    from logobrand.models.registry import Preprocessing
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, len(labels)),
+    ).eval()
+    config = ModelConfig(
+        architecture="tiny_test_cnn",
+        labels=labels,
+        preprocessing=Preprocessing(input_size=64),
+        temperature=0.05,
+    )
+    raw = save_model_dir(net, directory / "raw", config)
+    clf = LogoClassifier.from_pretrained(raw, threads=1)
+    best = [
+        r.score if r.brand else 1.0 - r.score
+        for r in clf.predict_batch(photos)
+        if isinstance(r, Prediction)
+    ]
+    threshold = float(np.median(best))
+    return clf.with_calibration(threshold=threshold).save_pretrained(directory / "model")
+
+
+@pytest.fixture(scope="session")
+def build_tiny_model() -> Callable[[Path, list[Path], tuple[str, ...]], Path]:
+    """``build_tiny_model(directory, photos, labels)``: see :func:`_build_tiny_model`."""
+    return _build_tiny_model

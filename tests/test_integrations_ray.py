@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 
 from logobrand.errors import InvalidArgumentError, ModelFormatError
-from logobrand.inference import Failure, LogoClassifier, ModelConfig, Prediction
+from logobrand.inference import Failure, LogoClassifier, Prediction
 from logobrand.integrations import PREDICTION_COLUMNS, load_records
-from logobrand.models.registry import Preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -37,40 +36,6 @@ def brand_folders() -> list[str]:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent")
     return sorted(p.name for p in (SHARED_DATA / "logos32plus").iterdir() if p.is_dir())
-
-
-def build_tiny_model(directory: Path, photos: list[Path], labels: tuple[str, ...]) -> Path:
-    """A small random CNN exported with save_model_dir; threshold = median brand probability."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
-    from logobrand.inference import save_model_dir
-
-    torch.manual_seed(1)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(16, len(labels)),
-    ).eval()
-    config = ModelConfig(
-        architecture="tiny_test_cnn",
-        labels=labels,
-        preprocessing=Preprocessing(input_size=SIZE),
-        temperature=0.05,
-    )
-    raw = save_model_dir(net, directory / "raw", config)
-    clf = LogoClassifier.from_pretrained(raw, threads=1)
-    best = [
-        r.score if r.brand else 1.0 - r.score
-        for r in clf.predict_batch(photos)
-        if isinstance(r, Prediction)
-    ]
-    return clf.with_calibration(threshold=float(np.median(best))).save_pretrained(
-        directory / "model"
-    )
 
 
 def assert_same(row: dict[str, Any], expected: Prediction | Failure) -> None:
@@ -100,7 +65,11 @@ def photos() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory, photos: list[Path]) -> Path:
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+    photos: list[Path],
+    build_tiny_model: Callable[[Path, list[Path], tuple[str, ...]], Path],
+) -> Path:
     labels = tuple(sorted([*brand_folders(), "no-logo"]))
     return build_tiny_model(tmp_path_factory.mktemp("ray-model"), photos, labels)
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pytest
 
 from logobrand.errors import InvalidArgumentError
 from logobrand.images_fetch import SERVER_POLICY
-from logobrand.inference import Failure, LogoClassifier, ModelConfig, Prediction
+from logobrand.inference import Failure, LogoClassifier, Prediction
 from logobrand.integrations import (
     PREDICTION_COLUMNS,
     PredictSettings,
@@ -39,7 +39,6 @@ from logobrand.integrations import (
     resolve_model_dir,
     result_columns,
 )
-from logobrand.models.registry import Preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -88,44 +87,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-# -- shared helpers (the Ray tests have their own copy) ----------------------------------------
-
-
-def build_tiny_model(directory: Path, photos: list[Path]) -> Path:
-    """A small random CNN over the 33 labels, exported with save_model_dir, then calibrated.
-
-    The threshold becomes the median best-brand probability over ``photos``, so that about
-    half of them get a brand and half get none.
-    """
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
-    from logobrand.inference import save_model_dir
-
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(16, len(LABELS)),
-    ).eval()
-    config = ModelConfig(
-        architecture="tiny_test_cnn",
-        labels=LABELS,
-        preprocessing=Preprocessing(input_size=SIZE),
-        temperature=0.05,
-    )
-    raw = save_model_dir(net, directory / "raw", config)
-    clf = LogoClassifier.from_pretrained(raw, threads=1)
-    best = [
-        r.score if r.brand else 1.0 - r.score
-        for r in clf.predict_batch(photos)
-        if isinstance(r, Prediction)
-    ]
-    threshold = float(np.median(best))
-    return clf.with_calibration(threshold=threshold).save_pretrained(directory / "model")
+# -- shared helpers -------------------------------------------------------------------------------
 
 
 def pick_photos(count_per_brand: int = 1, nologo: int = 4) -> list[Path]:
@@ -183,8 +145,12 @@ def photos() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory, photos: list[Path]) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("spark-model"), photos)
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+    photos: list[Path],
+    build_tiny_model: Callable[[Path, list[Path], tuple[str, ...]], Path],
+) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("spark-model"), photos, LABELS)
 
 
 @pytest.fixture(scope="module")
