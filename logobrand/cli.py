@@ -1,4 +1,5 @@
-"""The ``logobrand`` command line: train, evaluate, predict, models, export, quantize, brands.
+"""The ``logobrand`` command line: train, evaluate, predict, models, export, quantize,
+train-boxes, brands.
 
 Run ``logobrand --help`` (or ``python -m logobrand --help``) for the commands and
 ``logobrand COMMAND --help`` for each one's options and examples.
@@ -1021,6 +1022,49 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_train_boxes(args: argparse.Namespace) -> int:
+    _require("torch")
+    from logobrand.data import FlickrLogos27Dataset
+    from logobrand.inference.pipeline import iter_image_files
+    from logobrand.training.boxes import (
+        boxed_samples,
+        compose_box_photos,
+        save_box_head,
+        train_box_head,
+    )
+
+    clf = _load_classifier(args.model_dir)
+    brands = [b for b in args.brands.split(",") if b] if args.brands else None
+    photos = []
+    summary: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed}
+    if args.flickrlogos27 is not None:
+        data = FlickrLogos27Dataset(args.flickrlogos27, brands=brands, include_none=False)
+        photos += boxed_samples(data.samples)
+        summary["annotated_photos"] = len(photos) // 2
+        summary["annotated_brands"] = sorted(data.classes)
+    if args.composites:
+        if args.artwork is None or not args.backgrounds:
+            raise InvalidArgumentError(
+                "--composites needs --artwork (a simple-icons folder) and --backgrounds "
+                "(photos without logos); pass --composites 0 to train on annotated photos only"
+            )
+        backgrounds = [path for item in args.backgrounds for path in iter_image_files(item)]
+        photos += compose_box_photos(args.artwork, backgrounds, n=args.composites, seed=args.seed)
+        summary["composites"] = args.composites
+    if not photos:
+        raise InvalidArgumentError(
+            "no training photos: pass --flickrlogos27 ROOT and/or --composites N with "
+            "--artwork and --backgrounds"
+        )
+    head = train_box_head(clf, photos, epochs=args.epochs, seed=args.seed, progress=True)
+    out = save_box_head(clf, head, args.out, summary=summary)
+    print(
+        f"wrote {out}: {args.model_dir} with a box head trained on {len(photos)} photos; "
+        f"try: {PROG} predict --model {out} --boxes PHOTO"
+    )
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------------------------
 # parser
 
@@ -1130,6 +1174,16 @@ examples:
 Ranges of the activations are measured on --limit photos chosen (seeded) from --calibration.
 Needs the onnx package (pip install 'logobrand[train]'); the result runs with the core install.
 Int8 uses the CPU's VNNI instructions where they exist; evaluate the copy before relying on it.
+"""
+
+_TRAIN_BOXES_EPILOG = """\
+examples:
+  logobrand train-boxes runs/lite0 --flickrlogos27 data/flickrlogos27 \\
+      --artwork data/brand-art/simple-icons --backgrounds data/nologo --out runs/lite0-boxes
+
+Trains a light box head (a few seconds per epoch) on the model's frozen trunk: annotated
+FlickrLogos-27 photos (mirrored too) plus --composites artwork-on-photo composites, whose boxes
+are known. Needs torch (pip install 'logobrand[train]'); the result runs with the core install.
 """
 
 _MODELS_EPILOG = """\
@@ -1386,6 +1440,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=256, help="calibration photos used")
     p.add_argument("--seed", type=int, default=0, help="seed of the choice of --limit photos")
     p.set_defaults(func=_cmd_quantize)
+
+    # train-boxes ------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "train-boxes",
+        help="add a box head to a model directory (where the logo is)",
+        description="Train a box head on a model's frozen trunk and write a copy with it.",
+        epilog=_TRAIN_BOXES_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument(
+        "model_dir", metavar="MODEL_DIR", help="model directory, checkpoint folder or 'default'"
+    )
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--flickrlogos27", type=Path, help="FlickrLogos-27 root (annotated boxes)")
+    p.add_argument(
+        "--brands", help="comma list: use only these FlickrLogos-27 brands [all of them]"
+    )
+    p.add_argument("--artwork", type=Path, help="simple-icons folder for the composites")
+    p.add_argument(
+        "--backgrounds", nargs="+", metavar="PHOTOS", help="photos without logos (composites)"
+    )
+    p.add_argument("--composites", type=_non_negative_int, default=2000, help="composites made")
+    p.add_argument("--epochs", type=_positive_int, default=12, help="passes over the photos")
+    p.add_argument("--seed", type=int, default=0, help="seed of composites and training")
+    p.set_defaults(func=_cmd_train_boxes)
 
     # import-gluon -----------------------------------------------------------------------------
     p = sub.add_parser(

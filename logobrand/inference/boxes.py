@@ -60,6 +60,10 @@ DEFAULT_BOX_THRESHOLD = 0.4
 Chosen on FlickrLogos-27 subsets 1-3 (``benchmarks/localization.py --choose``); see
 ``docs/boxes.rst``."""
 
+DEFAULT_HEAD_THRESHOLD = 0.2
+"""Lowest score of a box head's boxes after the first (:func:`head_boxes`); chosen on held-out
+FlickrLogos-27 photos (``benchmarks/localization.py``, ``docs/boxes.rst``)."""
+
 DEFAULT_INTERPOLATION = "cubic"
 """How the map is upsampled: ``"cubic"`` (``cv2.INTER_CUBIC``) or ``"linear"``; chosen with the
 threshold."""
@@ -227,28 +231,110 @@ def make_boxes(
             f"cell_scores of shape {scores.shape} have no map {label_index}; pass one photo's "
             "(C, h, w) cell scores"
         )
-    width, height = _check_size(image_size)
-    area = float(width * height)
-    out = []
-    for x1, y1, x2, y2, strength in cam_boxes(
+    size = _check_size(image_size)
+    found = cam_boxes(
         scores[label_index],
-        (width, height),
+        size,
         threshold=threshold,
         max_boxes=max_boxes,
         interpolation=interpolation,
-    ):
-        out.append(
-            LogoBox(
-                x1=x1,
-                y1=y1,
-                x2=x2,
-                y2=y2,
-                score=float(probability) * strength,
-                label=label,
-                area_fraction=(x2 - x1) * (y2 - y1) / area,
-            )
+    )
+    return _as_logo_boxes(found, label, probability, size)
+
+
+def head_boxes(
+    maps: np.ndarray,
+    image_size: tuple[int, int],
+    *,
+    threshold: float = DEFAULT_HEAD_THRESHOLD,
+    max_boxes: int = DEFAULT_MAX_BOXES,
+    overlap: float = 0.5,
+) -> list[tuple[float, float, float, float, float]]:
+    """Turn a box head's output for one photo into boxes in pixels of the photo.
+
+    Every cell proposes the box its distances describe, scored by its ``box_scores`` value;
+    proposals overlapping a stronger one by more than ``overlap`` (IoU) are dropped
+    (non-maximum suppression), and those scoring below ``threshold`` too, except the
+    strongest, which is always kept.
+
+    Args:
+        maps: ``(5, h, w)``: the head's ``box_scores`` then its four ``box_ltrb`` maps
+            (distances in fractions of the photo's sides; see :mod:`logobrand.models.box_head`).
+        image_size: ``(width, height)`` of the photo.
+        threshold: Lowest score of a box after the first (``0 < threshold <= 1``).
+        max_boxes: Keep at most this many boxes.
+        overlap: IoU above which a weaker proposal is suppressed.
+
+    Returns:
+        ``(x1, y1, x2, y2, score)`` tuples, strongest first (clipped to the photo).
+
+    Raises:
+        InvalidArgumentError: ``maps`` is not a finite ``(5, h, w)`` array, or an argument is
+            out of range.
+
+    Example:
+        >>> maps = np.zeros((5, 4, 4), np.float32); maps[1:] = 0.125  # 1/8 to every side
+        >>> maps[0, 1, 2] = 0.9                                        # cell centre (0.625, 0.375)
+        >>> [round(v, 2) for v in head_boxes(maps, (100, 100))[0]]
+        [50.0, 25.0, 75.0, 50.0, 0.9]
+    """
+    width, height = _check_size(image_size)
+    threshold = _check_threshold(threshold)
+    if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 0:
+        raise InvalidArgumentError(f"max_boxes must be an integer >= 0, got {max_boxes!r}")
+    grid = np.asarray(maps, dtype=np.float32)
+    if grid.ndim != 3 or grid.shape[0] != 5 or grid.size == 0:
+        raise InvalidArgumentError(
+            f"box head maps must be (5, h, w) (scores + 4 distances), got shape {grid.shape}"
         )
-    return tuple(out)
+    if not np.isfinite(grid).all():
+        raise InvalidArgumentError("box head maps hold NaN or infinite values; the head is broken")
+    gh, gw = grid.shape[1:]
+    cy, cx = np.meshgrid((np.arange(gh) + 0.5) / gh, (np.arange(gw) + 0.5) / gw, indexing="ij")
+    scores = grid[0].ravel()
+    x1 = np.clip((cx - grid[1]).ravel(), 0.0, 1.0) * width
+    y1 = np.clip((cy - grid[2]).ravel(), 0.0, 1.0) * height
+    x2 = np.clip((cx + grid[3]).ravel(), 0.0, 1.0) * width
+    y2 = np.clip((cy + grid[4]).ravel(), 0.0, 1.0) * height
+    areas = (x2 - x1) * (y2 - y1)
+    kept: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        if len(kept) == max_boxes or (kept and scores[i] < threshold):
+            break
+        if areas[i] <= 0:
+            continue
+        if kept:
+            k = np.array(kept)
+            iw = np.clip(np.minimum(x2[k], x2[i]) - np.maximum(x1[k], x1[i]), 0, None)
+            ih = np.clip(np.minimum(y2[k], y2[i]) - np.maximum(y1[k], y1[i]), 0, None)
+            inter = iw * ih
+            if (inter / (areas[k] + areas[i] - inter)).max() > overlap:
+                continue
+        kept.append(int(i))
+    return [
+        (float(x1[i]), float(y1[i]), float(x2[i]), float(y2[i]), float(scores[i])) for i in kept
+    ]
+
+
+def _as_logo_boxes(
+    found: Sequence[tuple[float, float, float, float, float]],
+    label: str,
+    probability: float,
+    image_size: tuple[int, int],
+) -> tuple[LogoBox, ...]:
+    area = float(image_size[0] * image_size[1])
+    return tuple(
+        LogoBox(
+            x1=x1,
+            y1=y1,
+            x2=x2,
+            y2=y2,
+            score=float(probability) * strength,
+            label=label,
+            area_fraction=(x2 - x1) * (y2 - y1) / area,
+        )
+        for x1, y1, x2, y2, strength in found
+    )
 
 
 # -- predictions with boxes (LogoClassifier.predict/predict_batch with boxes=True) ------------
@@ -310,16 +396,47 @@ def forward_with_cells(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.ndarr
     return rows, cells
 
 
+def forward_with_box_maps(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decision rows and what the boxes come from: the box head's maps, else the cell scores.
+
+    Returns:
+        ``(rows, maps)``: ``rows`` as in :func:`forward_with_cells`; ``maps`` the box head's
+        ``(N, 5, h, w)`` output (scores then distances, see :func:`head_boxes`) when the
+        model has one (:attr:`LogoClassifier.box_head`), else the ``(N, C, h, w)`` cell
+        scores.
+    """
+    head = clf.box_head
+    if head is None:
+        return forward_with_cells(clf, batch)
+    from logobrand.models.box_head import BOX_HEAD_INPUTS
+
+    gallery = _gallery_of(clf)
+    clf.predict_logits(batch[:0])  # shape check only
+    arr = np.ascontiguousarray(batch, dtype=np.float32)
+    names = ["logits", *BOX_HEAD_INPUTS] + (["embedding"] if gallery is not None else [])
+    outs = clf.session.run(names, {clf.session.get_inputs()[0].name: arr})
+    rows = np.asarray(outs[0], dtype=np.float32)
+    scores, ltrb = head.run(None, dict(zip(BOX_HEAD_INPUTS, outs[1:3], strict=True)))
+    if gallery is not None:
+        sims = gallery.similarities(np.asarray(outs[3], dtype=np.float32))
+        rows = np.concatenate([rows, sims], axis=1)
+    return rows, np.concatenate([scores, ltrb], axis=1).astype(np.float32)
+
+
 def _decide_with_boxes(
     clf: LogoClassifier,
     row: np.ndarray,
-    cells: np.ndarray,
+    maps: np.ndarray,
     image_size: tuple[int, int],
     source: str,
     top_k: int,
-    threshold: float,
+    threshold: float | None,
 ) -> Prediction:
-    """The classifier's usual decision for ``row``, plus the boxes of the brand it reports."""
+    """The classifier's usual decision for ``row``, plus the boxes of the brand it reports.
+
+    With a box head the boxes are the head's (for any brand, gallery brands included);
+    without one, those of the brand's activation map (not for gallery brands).
+    """
     gallery = _gallery_of(clf)
     if gallery is not None:
         prediction: Prediction = cast(Any, clf)._decide(row, source, top_k, gallery)
@@ -327,10 +444,18 @@ def _decide_with_boxes(
         prediction = clf._decide(row, source, top_k)
     labels = clf.labels
     boxes: tuple[LogoBox, ...] = ()
-    if prediction.brand is not None and prediction.brand in labels:  # not a gallery brand
+    if prediction.brand is not None and clf.box_head is not None:
+        found = head_boxes(maps, image_size, threshold=threshold or DEFAULT_HEAD_THRESHOLD)
+        boxes = _as_logo_boxes(found, prediction.brand, prediction.score, image_size)
+    elif prediction.brand is not None and prediction.brand in labels:  # not a gallery brand
         index = labels.index(prediction.brand)
         boxes = make_boxes(
-            cells, index, prediction.brand, prediction.score, image_size, threshold=threshold
+            maps,
+            index,
+            prediction.brand,
+            prediction.score,
+            image_size,
+            threshold=threshold or DEFAULT_BOX_THRESHOLD,
         )
     return dataclasses.replace(prediction, boxes=boxes, image_size=image_size)
 
@@ -340,7 +465,7 @@ def predict_with_boxes(
     image: ImageInput,
     *,
     top_k: int = 5,
-    threshold: float = DEFAULT_BOX_THRESHOLD,
+    threshold: float | None = None,
     fetch_policy: FetchPolicy | None = None,
 ) -> Prediction:
     """``clf.predict(image, boxes=True)``: the prediction with the boxes of its brand.
@@ -353,10 +478,11 @@ def predict_with_boxes(
         ImageDecodeError: The input cannot be decoded.
     """
     check_can_localise(clf)
-    threshold = _check_threshold(threshold)
+    if threshold is not None:
+        threshold = _check_threshold(threshold)
     pixels = load_image(image, fetch_policy=fetch_policy)
     x = preprocess(pixels, clf.config.preprocessing)
-    rows, cells = forward_with_cells(clf, x[None])
+    rows, cells = forward_with_box_maps(clf, x[None])
     size = (int(pixels.shape[1]), int(pixels.shape[0]))
     return _decide_with_boxes(
         clf, rows[0], cells[0], size, describe_source(image), top_k, threshold
@@ -375,7 +501,7 @@ def predict_batch_with_boxes(
     top_k: int = 5,
     progress: bool = False,
     total: int | None = None,
-    threshold: float = DEFAULT_BOX_THRESHOLD,
+    threshold: float | None = None,
     fetch_policy: FetchPolicy | None = None,
 ) -> Iterator[Prediction | Failure]:
     """``clf.predict_batch(images, boxes=True)`` (arguments as there, already checked).
@@ -390,7 +516,8 @@ def predict_batch_with_boxes(
     from logobrand.inference.pipeline import run_pipeline
 
     check_can_localise(clf)
-    threshold = _check_threshold(threshold)
+    if threshold is not None:
+        threshold = _check_threshold(threshold)
     pre = clf.config.preprocessing
 
     def decode(source: ImageInput) -> np.ndarray:
@@ -403,7 +530,7 @@ def predict_batch_with_boxes(
         n = len(packed)
         s = pre.input_size
         batch = packed[:, :-2].reshape(n, 3, s, s)
-        rows, cells = forward_with_cells(clf, batch)
+        rows, cells = forward_with_box_maps(clf, batch)
         head = np.empty((n, _HEADER), dtype=np.float32)
         head[:, 0] = rows.shape[1]
         head[:, 1:3] = cells.shape[2:]

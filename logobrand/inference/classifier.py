@@ -42,6 +42,11 @@ from logobrand.inference.prediction import Failure, Prediction, make_prediction
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import preprocess
 
+BOX_HEAD_FILE = "box_head.onnx"
+"""File name of an exported box head (:mod:`logobrand.models.box_head`) in a model directory."""
+BOX_HEAD_KEY = "box_head"
+"""Key of that file in ``config.json``'s ``files``."""
+
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
 
@@ -83,9 +88,11 @@ class LogoClassifier:
         config: ModelConfig,
         directory: Path,
         gallery: Gallery | None = None,
+        box_head: ort.InferenceSession | None = None,
     ) -> None:
         """Wrap an open session; prefer :meth:`from_pretrained`, which validates both."""
         self._session = session
+        self._box_head = box_head  # logobrand.models.box_head, exported (predict(boxes=True))
         self._gallery = gallery  # few-shot brands (logobrand.inference.gallery); swapped whole
         self._config = config
         self._directory = directory
@@ -152,7 +159,13 @@ class LogoClassifier:
         _check_session(session, config, directory / config.onnx_file)
         from logobrand.inference.gallery import load_model_gallery
 
-        return cls(session, config, directory, load_model_gallery(directory, config.files, session))
+        gallery = load_model_gallery(directory, config.files, session)
+        box_head = None
+        if BOX_HEAD_KEY in config.files:
+            box_head = create_session(
+                directory / config.files[BOX_HEAD_KEY], threads=threads, allow_spinning=False
+            )
+        return cls(session, config, directory, gallery, box_head)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Copy this model to ``directory`` atomically (with the current config).
@@ -178,6 +191,11 @@ class LogoClassifier:
             directory, self._config, files, lambda tmp: copy_model_files(source, tmp, names)
         )
 
+    @property
+    def box_head(self) -> ort.InferenceSession | None:
+        """The box head's ONNX session (``box_head.onnx``), or ``None`` (boxes from the CAM)."""
+        return self._box_head
+
     def _write_copy(
         self,
         directory: str | os.PathLike[str],
@@ -189,10 +207,17 @@ class LogoClassifier:
         gallery = self._gallery
         if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
             files = {**files, GALLERY_KEY: GALLERY_JSON}  # few-shot brands (see add_brand)
+        head_file = self._config.files.get(BOX_HEAD_KEY)
+        copy_head = BOX_HEAD_KEY not in files and head_file is not None
+        if copy_head:
+            files = {**files, BOX_HEAD_KEY: str(head_file)}
         config = dataclasses.replace(config, files=files)
+        source = self._directory
 
         def writer(tmp: Path) -> None:
             write_model_files(tmp)
+            if copy_head:
+                copy_model_files(source, tmp, [str(head_file)])
             if GALLERY_KEY in files and gallery is not None:
                 gallery.save(tmp)
             config.save(tmp)
@@ -285,7 +310,7 @@ class LogoClassifier:
         if threshold is not None:
             changes["threshold"] = threshold
         config = dataclasses.replace(self._config, **changes)
-        return LogoClassifier(self._session, config, self._directory, self._gallery)
+        return LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
 
     # -- properties ----------------------------------------------------------------------------
 

@@ -39,6 +39,11 @@ _BN_MOMENTUM = 0.01
 FEATURE_CHANNELS = 1280
 """Channels of the last feature map (the input of the classifier head)."""
 
+STRIDE16_BLOCKS = 11
+"""Blocks up to the end of the last stride-16 stage (112 channels): ``features(upto=11)``."""
+STRIDE16_CHANNELS = 112
+"""Channels of that stride-16 feature map."""
+
 PREPROCESSING = Preprocessing(input_size=224, mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502))
 """The ImageNet preprocessing of the Lite weights: ``(x - 127) / 128`` on 0..255 values."""
 
@@ -153,19 +158,24 @@ class EfficientNetLite0(nn.Module):
 
     def extra_onnx_outputs(self) -> tuple[str, ...]:
         """Names of the ONNX outputs after ``"logits"`` (see :meth:`forward_all`)."""
-        return ("embedding", "cell_scores")
+        return ("embedding", "cell_scores", "features_s16", "features_s32")
 
-    def forward_all(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(logits, embedding, cell_scores)`` for export.
+    def forward_all(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(logits, embedding, cell_scores, features_s16, features_s32)`` for export.
 
         ``embedding`` is the average-pooled last feature map ``(N, 1280)`` (for matching
         reference photos); ``cell_scores`` are the per-cell logits ``(N, C, H, W)`` (a class
-        activation map, for locating the logo). Plain classification asks ONNX Runtime for
-        ``"logits"`` only.
+        activation map, for locating the logo); ``features_s16`` (``(N, 112, 2H, 2W)``, the
+        last stride-16 block) and ``features_s32`` (``(N, 1280, H, W)``, the last feature map)
+        feed a box head (:mod:`logobrand.models.box_head`). All are computed on the way to the
+        logits anyway; plain classification asks ONNX Runtime for ``"logits"`` only.
         """
-        features = self.features(images)
+        fine = self.features(images, upto=STRIDE16_BLOCKS)
+        features = self.features_from(fine, STRIDE16_BLOCKS)
         cells = self.head.cell_scores(features)
-        return self.head.pool(cells), features.mean((2, 3)), cells
+        return self.head.pool(cells), features.mean((2, 3)), cells, fine, features
 
     def backbone_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of everything but the classifier head."""
