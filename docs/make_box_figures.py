@@ -12,7 +12,7 @@
 
 Usage::
 
-    python docs/make_box_figures.py --model runs/lite0-nofl27
+    python docs/make_box_figures.py --model runs/lite0-nofl27-boxes
 
 Needs only the core install (no matplotlib, no torch).
 """
@@ -89,7 +89,7 @@ def pick_examples(clf: LogoClassifier, samples: Sequence[Sample]) -> list[Sample
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "runs" / "lite0-nofl27")
+    parser.add_argument("--model", type=Path, default=ROOT / "runs" / "lite0-nofl27-boxes")
     parser.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=OUT, help="figures folder")
     args = parser.parse_args(argv)
