@@ -1369,7 +1369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--boxes",
         action="store_true",
-        help="also locate the brand: boxes in photo pixels (needs a model with cell_scores)",
+        help="also locate the brand: boxes in photo pixels (box head, else activation map)",
     )
     p.add_argument(
         "--draw",
