@@ -148,6 +148,8 @@ def render_svg(
         raise ImageDecodeError(f"cannot render SVG {_describe(svg)}: {exc}") from exc
     buffer = np.frombuffer(png, dtype=np.uint8)
     bgra = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if bgra is not None and bgra.ndim == 3 and bgra.shape[2] == 3:  # fully opaque drawing
+        bgra = cv2.cvtColor(bgra, cv2.COLOR_BGR2BGRA)
     if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
         raise ImageDecodeError(f"rendering SVG {_describe(svg)} gave no RGBA image")
     rgba: np.ndarray = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)

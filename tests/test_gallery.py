@@ -400,6 +400,12 @@ def test_render_svg_when_cairosvg_is_installed() -> None:
     rgba = render_svg(svg, 48, (255, 0, 0))
     assert rgba.shape == (48, 48, 4) and rgba[24, 24].tolist() == [255, 0, 0, 255]
     assert len(render_references(svg, (255, 0, 0), n=3, size=64)) == 3
+    opaque = (
+        b'<svg viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg">'
+        b'<path d="M0 0h24v24H0z"/></svg>'
+    )
+    full = render_svg(opaque, 24, (0, 0, 255))  # cairo writes RGB without alpha for these
+    assert full.shape == (24, 24, 4) and full[12, 12].tolist() == [0, 0, 255, 255]
 
 
 def test_cli_default_target_fpr_matches_the_library() -> None:
