@@ -1056,7 +1056,7 @@ def _cmd_train_boxes(args: argparse.Namespace) -> int:
             "no training photos: pass --flickrlogos27 ROOT and/or --composites N with "
             "--artwork and --backgrounds"
         )
-    head = train_box_head(clf, photos, epochs=args.epochs, seed=args.seed, progress=True)
+    head = train_box_head(clf, photos, epochs=args.epochs, seed=args.seed, progress=not _ci())
     out = save_box_head(clf, head, args.out, summary=summary)
     print(
         f"wrote {out}: {args.model_dir} with a box head trained on {len(photos)} photos; "

@@ -267,3 +267,22 @@ def test_composites_have_their_boxes_where_the_artwork_is(tmp_path: Path) -> Non
             assert np.abs(inside.astype(int) - 128).max() > 40  # something was pasted there
     with pytest.raises(InvalidArgumentError, match="simple-icons"):
         compose_box_photos(tmp_path / "nowhere", [grey])
+
+
+@pytest.mark.torch
+def test_head_whose_inputs_the_model_lacks_is_refused(boxes_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    torch = pytest.importorskip("torch")
+    from logobrand.errors import ModelFormatError
+    from logobrand.inference import save_model_dir
+
+    net = torch.nn.Sequential(
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, len(LABELS))
+    )
+    config = ModelConfig(architecture="plain", labels=LABELS, preprocessing=HALF)
+    plain = save_model_dir(net, tmp_path / "plain", config)
+    broken = Path(shutil.copytree(boxes_model, tmp_path / "broken"))
+    shutil.copy(plain / "model.onnx", broken / "model.onnx")
+    with pytest.raises(ModelFormatError, match="features_s16"):
+        LogoClassifier.from_pretrained(broken, threads=1)

@@ -165,6 +165,14 @@ class LogoClassifier:
             box_head = create_session(
                 directory / config.files[BOX_HEAD_KEY], threads=threads, allow_spinning=False
             )
+            outputs = {o.name for o in session.get_outputs()}
+            missing = [i.name for i in box_head.get_inputs() if i.name not in outputs]
+            if missing:
+                raise ModelFormatError(
+                    f"{directory / config.files[BOX_HEAD_KEY]} reads {missing}, which "
+                    f"{directory / config.onnx_file} does not output; re-export the model "
+                    "with logobrand export and train the box head again (logobrand train-boxes)"
+                )
         return cls(session, config, directory, gallery, box_head)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
