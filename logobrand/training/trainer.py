@@ -150,6 +150,69 @@ def _default_loader_factory() -> LoaderFactory:
     return BatchLoader
 
 
+def check_fit_arguments(
+    who: str,
+    train: Dataset,
+    val: Dataset | None,
+    test: Dataset | None,
+    *,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    optimizers: Sequence[str],
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    label_smoothing: float,
+    num_workers: int,
+    train_backbone: bool | int,
+) -> list[str]:
+    """Check a trainer's settings and splits (shared by the torch and Gluon trainers).
+
+    Returns:
+        The train set's classes.
+
+    Raises:
+        InvalidArgumentError: A setting is out of range, the train set is empty or has no
+            ``classes``, or another split's classes differ; the message starts with ``who``.
+    """
+    problems = [
+        (epochs >= 1, f"epochs must be >= 1, got {epochs}"),
+        (batch_size >= 1, f"batch_size must be >= 1, got {batch_size}"),
+        (
+            optimizer in optimizers,
+            f"optimizer must be one of {tuple(optimizers)}, got {optimizer!r}",
+        ),
+        (lr > 0 and math.isfinite(lr), f"lr must be a positive number, got {lr}"),
+        (0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}"),
+        (weight_decay >= 0, f"weight_decay must be >= 0, got {weight_decay}"),
+        (0 <= label_smoothing < 1, f"label_smoothing must be in [0, 1), got {label_smoothing}"),
+        (num_workers >= 0, f"num_workers must be >= 0, got {num_workers}"),
+        (
+            isinstance(train_backbone, bool) or train_backbone >= 0,
+            f"train_backbone must be a bool or an epoch count >= 0, got {train_backbone}",
+        ),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise InvalidArgumentError(f"{who}: {message}")
+    classes = getattr(train, "classes", None)
+    if not classes:
+        raise InvalidArgumentError(
+            f"{who}: the train set has no 'classes' (a list of label names); use a "
+            "logobrand.data dataset or give yours a classes attribute"
+        )
+    if len(train) == 0:
+        raise InvalidArgumentError(f"{who}: the train set is empty")
+    for name, ds in (("val", val), ("test", test)):
+        if ds is not None and list(ds.classes) != list(classes):
+            raise InvalidArgumentError(
+                f"{who}: the {name} set's classes {list(ds.classes)} differ from the "
+                f"train set's {list(classes)}; build every split with the same classes"
+            )
+    return list(classes)
+
+
 class Trainer:
     """Train a classifier epoch by epoch, like the MXNet tutorial's loop, with callbacks.
 
@@ -218,37 +281,22 @@ class Trainer:
             raise InvalidArgumentError(
                 f"model must be a torch.nn.Module, got {type(model).__name__}"
             )
-        problems = [
-            (epochs >= 1, f"epochs must be >= 1, got {epochs}"),
-            (batch_size >= 1, f"batch_size must be >= 1, got {batch_size}"),
-            (optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}"),
-            (lr > 0 and math.isfinite(lr), f"lr must be a positive number, got {lr}"),
-            (0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}"),
-            (weight_decay >= 0, f"weight_decay must be >= 0, got {weight_decay}"),
-            (0 <= label_smoothing < 1, f"label_smoothing must be in [0, 1), got {label_smoothing}"),
-            (num_workers >= 0, f"num_workers must be >= 0, got {num_workers}"),
-            (
-                isinstance(train_backbone, bool) or train_backbone >= 0,
-                f"train_backbone must be a bool or an epoch count >= 0, got {train_backbone}",
-            ),
-        ]
-        for ok, message in problems:
-            if not ok:
-                raise InvalidArgumentError(f"Trainer: {message}")
-        classes = getattr(train, "classes", None)
-        if not classes:
-            raise InvalidArgumentError(
-                "Trainer: the train set has no 'classes' (a list of label names); use a "
-                "logobrand.data dataset or give yours a classes attribute"
-            )
-        if len(train) == 0:
-            raise InvalidArgumentError("Trainer: the train set is empty")
-        for name, ds in (("val", val), ("test", test)):
-            if ds is not None and list(ds.classes) != list(classes):
-                raise InvalidArgumentError(
-                    f"Trainer: the {name} set's classes {list(ds.classes)} differ from the "
-                    f"train set's {list(classes)}; build every split with the same classes"
-                )
+        classes = check_fit_arguments(
+            "Trainer",
+            train,
+            val,
+            test,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            optimizers=OPTIMIZERS,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
+            num_workers=num_workers,
+            train_backbone=train_backbone,
+        )
         if train_backbone is not True and not (
             isinstance(getattr(model, "head", None), nn.Module)
             and callable(getattr(model, "backbone_parameters", None))

@@ -51,7 +51,13 @@ from logobrand.training.state import (
     replace_state_dir,
     restore_rng,
 )
-from logobrand.training.trainer import Dataset, History, LoaderFactory, balanced_class_weights
+from logobrand.training.trainer import (
+    Dataset,
+    History,
+    LoaderFactory,
+    balanced_class_weights,
+    check_fit_arguments,
+)
 
 logger = logging.getLogger("logobrand.training")
 
@@ -158,36 +164,22 @@ class GluonTrainer:
                 "logobrand.backends.mxnet.create_gluon_model (torch models go to "
                 "logobrand.training.Trainer)"
             )
-        problems = [
-            (epochs >= 1, f"epochs must be >= 1, got {epochs}"),
-            (batch_size >= 1, f"batch_size must be >= 1, got {batch_size}"),
-            (optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}"),
-            (lr > 0 and math.isfinite(lr), f"lr must be a positive number, got {lr}"),
-            (0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}"),
-            (weight_decay >= 0, f"weight_decay must be >= 0, got {weight_decay}"),
-            (0 <= label_smoothing < 1, f"label_smoothing must be in [0, 1), got {label_smoothing}"),
-            (num_workers >= 0, f"num_workers must be >= 0, got {num_workers}"),
-            (
-                isinstance(train_backbone, bool) or train_backbone >= 0,
-                f"train_backbone must be a bool or an epoch count >= 0, got {train_backbone}",
-            ),
-        ]
-        for ok, message in problems:
-            if not ok:
-                raise InvalidArgumentError(f"GluonTrainer: {message}")
-        classes = getattr(train, "classes", None)
-        if not classes:
-            raise InvalidArgumentError(
-                "GluonTrainer: the train set has no 'classes' (a list of label names)"
-            )
-        if len(train) == 0:
-            raise InvalidArgumentError("GluonTrainer: the train set is empty")
-        for name, ds in (("val", val), ("test", test)):
-            if ds is not None and list(ds.classes) != list(classes):
-                raise InvalidArgumentError(
-                    f"GluonTrainer: the {name} set's classes {list(ds.classes)} differ from the "
-                    f"train set's {list(classes)}; build every split with the same classes"
-                )
+        classes = check_fit_arguments(
+            "GluonTrainer",
+            train,
+            val,
+            test,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            optimizers=OPTIMIZERS,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
+            num_workers=num_workers,
+            train_backbone=train_backbone,
+        )
         if train_backbone is not True and not (
             isinstance(getattr(model, "features", None), mx.gluon.Block)
             and isinstance(getattr(model, "output", None), mx.gluon.Block)
