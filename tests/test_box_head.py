@@ -286,3 +286,35 @@ def test_head_whose_inputs_the_model_lacks_is_refused(boxes_model: Path, tmp_pat
     shutil.copy(plain / "model.onnx", broken / "model.onnx")
     with pytest.raises(ModelFormatError, match="features_s16"):
         LogoClassifier.from_pretrained(broken, threads=1)
+
+
+@pytest.mark.torch
+def test_boxes_from_a_head_need_no_torch(boxes_model: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    photo = tmp_path / "patch.png"
+    Image.fromarray(patch_photo(np.random.default_rng(6))[0]).save(photo)
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any "import torch" now raises ImportError
+from logobrand.inference import LogoClassifier
+clf = LogoClassifier.from_pretrained({str(boxes_model)!r}, threads=1)
+print(len(clf.predict({str(photo)!r}, boxes=True).boxes) > 0)
+print(all(r.boxes for r in clf.predict_batch([{str(photo)!r}] * 2, boxes=True)))
+"""
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env=dict(os.environ, PYTHONPATH=str(repo)),
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]

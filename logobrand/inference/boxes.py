@@ -377,23 +377,32 @@ def forward_with_cells(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.ndarr
         InvalidArgumentError: Wrong input shape, or a ``"cell_scores"`` output of the wrong
             shape.
     """
-    gallery = _gallery_of(clf)
-    clf.predict_logits(batch[:0])  # shape check only
-    arr = np.ascontiguousarray(batch, dtype=np.float32)
-    names = ["logits", CELL_SCORES] + (["embedding"] if gallery is not None else [])
-    input_name = clf.session.get_inputs()[0].name
-    outs = clf.session.run(names, {input_name: arr})
-    rows = np.asarray(outs[0], dtype=np.float32)
-    cells = np.asarray(outs[1], dtype=np.float32)
-    if cells.ndim != 4 or cells.shape[:2] != (len(arr), len(clf.labels)):
+    rows, (cells,) = _run_with(clf, batch, [CELL_SCORES])
+    if cells.ndim != 4 or cells.shape[:2] != (len(batch), len(clf.labels)):
         raise InvalidArgumentError(
             f"the model's {CELL_SCORES!r} output has shape {cells.shape}; expected (N, "
             f"{len(clf.labels)}, h, w): re-export the model with save_model_dir"
         )
-    if gallery is not None:
-        sims = gallery.similarities(np.asarray(outs[2], dtype=np.float32))
-        rows = np.concatenate([rows, sims], axis=1)
     return rows, cells
+
+
+def _run_with(
+    clf: LogoClassifier, batch: np.ndarray, names: Sequence[str]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One model run: the decision rows (logits, plus the gallery's similarities when the
+    classifier has a gallery) and the outputs ``names``, as float32 arrays."""
+    gallery = _gallery_of(clf)
+    clf.predict_logits(batch[:0])  # shape check only
+    arr = np.ascontiguousarray(batch, dtype=np.float32)
+    wanted = ["logits", *names] + (["embedding"] if gallery is not None else [])
+    outs = [
+        np.asarray(o, dtype=np.float32)
+        for o in clf.session.run(wanted, {clf.session.get_inputs()[0].name: arr})
+    ]
+    rows = outs[0]
+    if gallery is not None:
+        rows = np.concatenate([rows, gallery.similarities(outs[-1])], axis=1)
+    return rows, outs[1 : 1 + len(names)]
 
 
 def forward_with_box_maps(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -408,18 +417,9 @@ def forward_with_box_maps(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.nd
     head = clf.box_head
     if head is None:
         return forward_with_cells(clf, batch)
-    from logobrand.models.box_head import BOX_HEAD_INPUTS
-
-    gallery = _gallery_of(clf)
-    clf.predict_logits(batch[:0])  # shape check only
-    arr = np.ascontiguousarray(batch, dtype=np.float32)
-    names = ["logits", *BOX_HEAD_INPUTS] + (["embedding"] if gallery is not None else [])
-    outs = clf.session.run(names, {clf.session.get_inputs()[0].name: arr})
-    rows = np.asarray(outs[0], dtype=np.float32)
-    scores, ltrb = head.run(None, dict(zip(BOX_HEAD_INPUTS, outs[1:3], strict=True)))
-    if gallery is not None:
-        sims = gallery.similarities(np.asarray(outs[3], dtype=np.float32))
-        rows = np.concatenate([rows, sims], axis=1)
+    names = [i.name for i in head.get_inputs()]  # checked against the model's outputs on load
+    rows, features = _run_with(clf, batch, names)
+    scores, ltrb = head.run(None, dict(zip(names, features, strict=True)))
     return rows, np.concatenate([scores, ltrb], axis=1).astype(np.float32)
 
 

@@ -188,21 +188,22 @@ class LogoClassifier:
         Example:
             >>> # clf.with_calibration(threshold=0.8).save_pretrained("strict-model")
         """
+        files = self._model_files()
         source = self._directory
-        names = [self._config.onnx_file]
-        files = {"onnx": self._config.onnx_file}
-        weights = self._config.weights_file
-        if weights is not None and (source / weights).is_file():
-            names.append(weights)
-            files["weights"] = weights
         return self._write_copy(
-            directory, self._config, files, lambda tmp: copy_model_files(source, tmp, names)
+            directory,
+            self._config,
+            files,
+            lambda tmp: copy_model_files(source, tmp, list(files.values())),
         )
 
-    @property
-    def box_head(self) -> ort.InferenceSession | None:
-        """The box head's ONNX session (``box_head.onnx``), or ``None`` (boxes from the CAM)."""
-        return self._box_head
+    def _model_files(self) -> dict[str, str]:
+        """``files`` entries of the ONNX model and, when present on disk, the weights."""
+        files = {"onnx": self._config.onnx_file}
+        weights = self._config.weights_file
+        if weights is not None and (self._directory / weights).is_file():
+            files["weights"] = weights
+        return files
 
     def _write_copy(
         self,
@@ -321,6 +322,11 @@ class LogoClassifier:
         return LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
 
     # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def box_head(self) -> ort.InferenceSession | None:
+        """The box head's ONNX session (``box_head.onnx``), or ``None`` (boxes from the CAM)."""
+        return self._box_head
 
     @property
     def config(self) -> ModelConfig:

@@ -449,20 +449,15 @@ def save_box_head(
         The directory path.
 
     Raises:
+        InvalidArgumentError: The model lacks the feature outputs the head reads.
         MissingExtraError: torch is not installed.
     """
     import torch
 
     from logobrand.models.box_head import BOX_HEAD_INPUTS, BOX_HEAD_OUTPUTS, ExportedBoxHead
 
-    names = [o.name for o in clf.session.get_outputs()]
-    if not all(name in names for name in BOX_HEAD_INPUTS):
-        raise InvalidArgumentError(
-            f"the model in {clf.directory} has no {list(BOX_HEAD_INPUTS)} outputs; re-export it"
-        )
     size = clf.config.preprocessing.input_size
-    probe = np.zeros((1, 3, size, size), np.float32)
-    fine, coarse = clf.session.run(list(BOX_HEAD_INPUTS), {clf.session.get_inputs()[0].name: probe})
+    fine, coarse = trunk_features(clf, [np.zeros((size, size, 3), np.uint8)])  # example inputs
     module = ExportedBoxHead(head).eval()
 
     def export(path: Path) -> None:
@@ -471,7 +466,7 @@ def save_box_head(
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
             torch.onnx.export(
                 module,
-                (torch.from_numpy(fine), torch.from_numpy(coarse)),
+                (torch.from_numpy(fine).float(), torch.from_numpy(coarse).float()),
                 str(path),
                 input_names=list(BOX_HEAD_INPUTS),
                 output_names=list(BOX_HEAD_OUTPUTS),
@@ -484,16 +479,13 @@ def save_box_head(
         clf.config, training={**clf.config.training, "box_head": dict(summary or {})}
     )
     source = clf.directory
-    names = [clf.config.onnx_file]
-    files = {"onnx": clf.config.onnx_file, BOX_HEAD_KEY: BOX_HEAD_FILE}
-    weights = clf.config.weights_file
-    if weights is not None and (source / weights).is_file():
-        names.append(weights)
-        files["weights"] = weights
+    model_files: dict[str, str] = cast(Any, clf)._model_files()
 
     def write(tmp: Path) -> None:
-        copy_model_files(source, tmp, names)
+        copy_model_files(source, tmp, list(model_files.values()))
         export(tmp / BOX_HEAD_FILE)
+
+    files = {**model_files, BOX_HEAD_KEY: BOX_HEAD_FILE}
 
     written: Path = cast(Any, clf)._write_copy(directory, config, files, write)
     return written
