@@ -1033,6 +1033,11 @@ def _cmd_train_boxes(args: argparse.Namespace) -> int:
         train_box_head,
     )
 
+    if args.composites and (args.artwork is None or not args.backgrounds):
+        raise InvalidArgumentError(
+            "--composites needs --artwork (a simple-icons folder) and --backgrounds "
+            "(photos without logos); pass --composites 0 to train on annotated photos only"
+        )
     clf = _load_classifier(args.model_dir)
     brands = [b for b in args.brands.split(",") if b] if args.brands else None
     photos = []
@@ -1043,11 +1048,6 @@ def _cmd_train_boxes(args: argparse.Namespace) -> int:
         summary["annotated_photos"] = len(photos) // 2
         summary["annotated_brands"] = sorted(data.classes)
     if args.composites:
-        if args.artwork is None or not args.backgrounds:
-            raise InvalidArgumentError(
-                "--composites needs --artwork (a simple-icons folder) and --backgrounds "
-                "(photos without logos); pass --composites 0 to train on annotated photos only"
-            )
         backgrounds = [path for item in args.backgrounds for path in iter_image_files(item)]
         photos += compose_box_photos(args.artwork, backgrounds, n=args.composites, seed=args.seed)
         summary["composites"] = args.composites
