@@ -12,9 +12,11 @@ Rows (each over the same photos, same model, ONNX batch size 4, the library defa
   decoding threads). Timed from the model load to the last result.
 * Spark ``local[N]``, paths: a DataFrame of paths (4 partitions per core) through
   ``predict_dataframe`` and ``.write.parquet``; ``spark.task.cpus=1``, so N tasks run at
-  once, each with 1 ONNX Runtime thread and 1 decoding thread. Timed from the action to the
-  end of the write, on a started session: Python worker start, imports and model loads
-  are inside the time; the JVM start is not (it is the "engine start" column).
+  once, each with 1 ONNX Runtime thread and 1 decoding thread. The JVM runs with
+  ``spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC`` (its JIT and GC
+  threads otherwise take a share of the pinned cores; see docs/scaling.rst). Timed from the
+  action to the end of the write, on a started session: Python worker start, imports and
+  model loads are inside the time; the JVM start is not (it is the "engine start" column).
 * Spark ``local[2]``, binaryFile: the same photos read with ``spark.read.format("binaryFile")``
   and predicted from the ``content`` column.
 * Ray Data, N actors, paths: ``ray.init(num_cpus=N)``, ``ray.data.from_items`` of paths,
@@ -77,6 +79,9 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 MIX = (("logos32plus", 0.6), ("flickrlogos27", 0.2), ("nologo", 0.2))
 BATCH_SIZE = 4  # logobrand.inference.classifier.DEFAULT_BATCH_SIZE (fastest on 2 cores)
 RAY_ROWS_PER_CALL = 128
+
+# The settings docs/scaling.rst recommends for small executors (measured there).
+SPARK_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 ROWS: dict[str, dict[str, Any]] = {
     "batch1": {"kind": "batch", "cores": 1, "name": "predict_batch, 1 core"},
@@ -143,6 +148,8 @@ def _child_spark(job: dict[str, Any]) -> dict[str, Any]:
     from logobrand.integrations.spark import predict_dataframe
 
     cores = int(job["cores"])
+    # the Python workers run $PYSPARK_PYTHON (else "python3" on PATH), whatever the settings say
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     started = time.perf_counter()
     spark = (
         SparkSession.builder.master(f"local[{cores}]")
@@ -154,6 +161,8 @@ def _child_spark(job: dict[str, Any]) -> dict[str, Any]:
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.pyspark.python", sys.executable)
         .config("spark.pyspark.driver.python", sys.executable)
+        # the JVM's JIT compiler threads share the pinned cores: C1 only halves the start-up
+        .config("spark.driver.extraJavaOptions", SPARK_JAVA_OPTIONS)
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

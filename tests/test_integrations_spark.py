@@ -186,6 +186,9 @@ def spark() -> Iterator[Any]:
     # The Python workers must import this checkout even when it is not pip-installed.
     old_path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old_path) if p)
+    # PySpark starts its Python workers with $PYSPARK_PYTHON (else "python3" on PATH), not with
+    # the spark.pyspark.python setting: without this, an unactivated venv's workers miss cv2.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         pyspark_sql.SparkSession.builder.master("local[2]")
         .appName("logobrand-tests")
