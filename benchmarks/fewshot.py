@@ -3,9 +3,14 @@
 One run prints one table (plus the embedding comparison and matching times it rests on).
 
 Model: a model trained WITHOUT FlickrLogos-27 (``runs/lite0-nofl27``: the recipe's split of
-Logos-32plus + ImageNet-sample no-logo photos, seed 0). New brands: the 13 FlickrLogos-27
-brands that are not FlickrLogos-32 brands (Citroen Intel McDonalds Mini Nbc Nike Porsche Puma
-RedBull Sprite Unicef Vodafone Yahoo).
+Logos-32plus + ImageNet-sample no-logo photos, seed 0), re-exported with its feature outputs,
+plus a box head trained WITHOUT the new brands' photos (``runs/lite0-nofl27-boxes14``, see
+docs/fewshot.rst for the two commands). New brands: the 13 FlickrLogos-27 brands that are not
+FlickrLogos-32 brands (Citroen Intel McDonalds Mini Nbc Nike Porsche Puma RedBull Sprite Unicef
+Vodafone Yahoo).
+
+Embedding: ``--kind`` (default: the model's own, ``box_crops`` when it has a box head); the
+comparison table below the main one measures both kinds.
 
 * References: for each new brand, k = 1, 5, 10 of its FlickrLogos-27 training photos, chosen
   with a seed; byte-identical and near-duplicate photos (``group_samples(..., "content")``)
@@ -32,9 +37,9 @@ on embeddings computed once (cached in ``--cache``); an end-to-end check with
 ``LogoClassifier.add_brand``/``predict_batch`` on a copy of the model confirms that the API
 gives the same answers.
 
-Usage (needs the train extra for the recipe's split and the projection, and the art extra)::
+Usage (needs the train extra for the recipe's split, and the art extra)::
 
-    python benchmarks/fewshot.py --model runs/lite0-nofl27 --data-root ../shared/data
+    python benchmarks/fewshot.py --model runs/lite0-nofl27-boxes14 --data-root ../shared/data
 """
 
 from __future__ import annotations
@@ -57,7 +62,16 @@ import numpy as np
 from logobrand.data import NO_LOGO, FlickrLogos27Dataset, canonical_class_name
 from logobrand.data.splits import group_samples
 from logobrand.inference import LogoClassifier, make_prediction
-from logobrand.inference.gallery import DEFAULT_TARGET_FPR, Gallery, decide, normalize_rows
+from logobrand.inference.gallery import (
+    BOX_CROPS,
+    DEFAULT_TARGET_FPR,
+    PHOTO,
+    Gallery,
+    decide,
+    default_kind,
+    embed_images,
+    forward_embeddings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_BRANDS = (
@@ -84,35 +98,33 @@ TARGET_FPR = DEFAULT_TARGET_FPR
 
 
 def embed_all(
-    clf: LogoClassifier, paths: Sequence[str], cache: Path, name: str
+    clf: LogoClassifier, paths: Sequence[str], cache: Path, name: str, kind: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(logits, embeddings)`` of ``paths``, cached by content of the list and the model."""
-    model_file = clf.directory / clf.config.onnx_file
-    key = hashlib.sha1(
-        (
-            "\n".join(paths) + f"|{model_file.stat().st_size}|{model_file.stat().st_mtime_ns}"
-        ).encode()
-    ).hexdigest()[:16]
-    target = cache / f"{name}-{key}.npz"
+    """``(logits (N, C), embeddings (N, views, D))`` of ``paths`` for a gallery of ``kind``
+    (the library's :func:`forward_embeddings`), cached by the list, the model and the kind."""
+    stamp = ""
+    for file in sorted(clf.directory.glob("*.onnx")):
+        stamp += f"|{file.name}:{file.stat().st_size}:{file.stat().st_mtime_ns}"
+    key = hashlib.sha1(("\n".join(paths) + stamp + kind).encode()).hexdigest()[:16]
+    target = cache / f"{name}-{kind}-{key}.npz"
     if target.is_file():
         with np.load(target, allow_pickle=False) as data:
             return data["logits"], data["emb"]
-    session, started = clf.session, time.perf_counter()
-    input_name = session.get_inputs()[0].name
+    started = time.perf_counter()
     logits, embs = [], []
     for i in range(0, len(paths), 32):
         batch = np.stack([clf.preprocess(p) for p in paths[i : i + 32]])
-        lo, em = session.run(["logits", "embedding"], {input_name: batch})
+        lo, em, _ = forward_embeddings(clf, batch, kind)
         logits.append(lo)
-        embs.append(em)
+        embs.append(em.reshape(len(batch), -1, em.shape[-1]))
     out = np.concatenate(logits).astype(np.float32), np.concatenate(embs).astype(np.float32)
     np.savez(target, logits=out[0], emb=out[1])
-    print(f"  embedded {len(paths)} {name} photos in {time.perf_counter() - started:.0f}s")
+    print(f"  embedded {len(paths)} {name} photos ({kind}) in {time.perf_counter() - started:.0f}s")
     return out
 
 
 class Part:
-    """Photos with labels, logits and embeddings."""
+    """Photos with labels, logits and embeddings (``(N, views, D)``; :attr:`rows` flattens)."""
 
     def __init__(self, paths: list[str], labels: list[str], logits: np.ndarray, emb: np.ndarray):
         self.paths, self.labels = paths, np.array(labels)
@@ -127,10 +139,17 @@ class Part:
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The embeddings as the gallery takes them: ``(N * views, D)``."""
+        return self.emb.reshape(-1, self.emb.shape[-1])
 
-def make_part(clf: LogoClassifier, items: list[tuple[str, str]], cache: Path, name: str) -> Part:
+
+def make_part(
+    clf: LogoClassifier, items: list[tuple[str, str]], cache: Path, name: str, kind: str
+) -> Part:
     paths = [p for p, _ in items]
-    logits, emb = embed_all(clf, paths, cache, name)
+    logits, emb = embed_all(clf, paths, cache, name, kind)
     return Part(paths, [label for _, label in items], logits, emb)
 
 
@@ -141,7 +160,7 @@ def make_part(clf: LogoClassifier, items: list[tuple[str, str]], cache: Path, na
 def predictions(clf: LogoClassifier, part: Part, gallery: Gallery | None) -> np.ndarray:
     """Final answers (``"no-logo"`` for none) through the library's decision rule."""
     cfg = clf.config
-    sims = gallery.similarities(part.emb) if gallery is not None else None
+    sims = gallery.similarities(part.rows) if gallery is not None else None
     out = []
     for i in range(len(part)):
         if gallery is None:
@@ -194,7 +213,7 @@ def score_row(
     known: Part,
 ) -> dict[str, float]:
     pn = predictions(clf, new, gallery)
-    sims = gallery.similarities(new.emb)
+    sims = gallery.similarities(new.rows)
     closed = np.array(gallery.brands)[sims.argmax(axis=1)]
     return {
         "top1": float(np.mean(pn == new.labels)),
@@ -215,45 +234,21 @@ def mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def closed_top1(
-    features: np.ndarray, fl: Part, groups: np.ndarray, k: int, seeds: int, reduce: str
+    fl: Part, groups: np.ndarray, k: int, seeds: int, reduce: str, kind: str, center: np.ndarray
 ) -> float:
+    """Closed-set top-1 among the new brands, embeddings minus ``center`` (zeros: none)."""
     accs = []
+    features = fl.emb - center
+    dim = features.shape[-1]
     for seed in range(seeds):
         refs, tests = choose_references(fl, groups, NEW_BRANDS, k, seed)
-        g = Gallery.empty(features.shape[1], reduce=reduce)
+        g = Gallery.empty(dim, reduce=reduce, kind=kind)
         for brand in NEW_BRANDS:
-            g = g.add(brand, features[refs[brand]])
-        pred = np.array(g.brands)[g.similarities(features[tests]).argmax(axis=1)]
+            g = g.add(brand, features[refs[brand]].reshape(-1, dim))
+        sims = g.similarities(features[tests].reshape(-1, dim))
+        pred = np.array(g.brands)[sims.argmax(axis=1)]
         accs.append(np.mean(pred == fl.labels[tests]))
     return float(np.mean(accs))
-
-
-def train_projection(train: Part, dim: int = 256, epochs: int = 150, seed: int = 0) -> Any:
-    """A linear metric-learning projection (normalised-softmax proxies) on the known brands."""
-    import torch
-
-    mask = train.labels != NO_LOGO
-    classes = sorted(set(train.labels[mask].tolist()))
-    x = torch.from_numpy(train.emb[mask])
-    y = torch.tensor([classes.index(c) for c in train.labels[mask]])
-    mean = x.mean(0)
-    torch.manual_seed(seed)
-    linear = torch.nn.Linear(x.shape[1], dim, bias=False)
-    proxies = torch.nn.Parameter(torch.randn(len(classes), dim) * 0.01)
-    opt = torch.optim.Adam([*linear.parameters(), proxies], lr=1e-3, weight_decay=1e-2)
-    for _ in range(epochs):
-        z = torch.nn.functional.normalize(linear(x - mean), dim=1)
-        p = torch.nn.functional.normalize(proxies, dim=1)
-        loss = torch.nn.functional.cross_entropy(16 * z @ p.T, y, label_smoothing=0.1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def project(emb: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return linear(torch.from_numpy(emb) - mean).numpy()
-
-    return project
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,14 +302,16 @@ def timing_in_subprocess(dim: int) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(ROOT / "runs" / "lite0-nofl27"))
+    parser.add_argument("--model", default=str(ROOT / "runs" / "lite0-nofl27-boxes14"))
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--cache", help="folder for cached embeddings [a temporary folder]")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--known-per-brand", type=int, default=20)
     parser.add_argument("--renders", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--no-projection", action="store_true", help="skip the torch projection")
+    parser.add_argument(
+        "--kind", choices=(PHOTO, BOX_CROPS), help="gallery embedding [the model's default]"
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--timing-only", type=int, metavar="DIM", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -328,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="fewshot-"))
     cache.mkdir(parents=True, exist_ok=True)
     clf = LogoClassifier.from_pretrained(args.model, threads=args.threads)
-    print(f"model {args.model}; caching embeddings in {cache}")
+    kind = args.kind or default_kind(clf)
+    print(f"model {args.model}; gallery embedding {kind}; caching embeddings in {cache}")
 
     splits = shared_data_splits(root, seed=0)
     rng = np.random.default_rng(0)
@@ -342,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pick = rng.permutation(len(paths))[: args.known_per_brand]
         known_items += [(paths[i], brand) for i in sorted(pick)]
     fl_ds = FlickrLogos27Dataset(root / "flickrlogos27", name_map=canonical_class_name)
-    fl = make_part(clf, [(str(s.path), s.label) for s in fl_ds.samples], cache, "fl27")
+    fl = make_part(clf, [(str(s.path), s.label) for s in fl_ds.samples], cache, "fl27", kind)
     groups = np.array(group_samples(fl_ds.samples, "content"))
     bsds = sorted(str(p) for p in (root / "nologo").glob("bsds500_*.jpg"))
     nologo = make_part(
@@ -351,19 +349,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         + [(p, NO_LOGO) for p, lab in zip(fl.paths, fl.labels, strict=True) if lab == NO_LOGO],
         cache,
         "nologo",
+        kind,
     )
     known_fl = [
         (p, lab)
         for p, lab in zip(fl.paths, fl.labels, strict=True)
         if lab != NO_LOGO and lab not in NEW_BRANDS
     ]
-    known = make_part(clf, known_items + known_fl, cache, "known")
+    known = make_part(clf, known_items + known_fl, cache, "known", kind)
     calib_items = [(str(s.path), s.label) for s in splits.val.samples] + [
         (str(s.path), s.label) for s in splits.test.samples if s.label == NO_LOGO
     ]
-    calib = make_part(clf, calib_items, cache, "calibration")
-    dim = fl.emb.shape[1]
-    base = Gallery.empty(dim).calibrate(calib.emb, target_fpr=TARGET_FPR)
+    calib = make_part(clf, calib_items, cache, "calibration", kind)
+    dim = fl.emb.shape[-1]
+    base = Gallery.empty(dim, kind=kind).calibrate(calib.rows, target_fpr=TARGET_FPR)
     print(
         f"test photos: {int(np.isin(fl.labels, NEW_BRANDS).sum())} of the 13 new brands, "
         f"{len(nologo)} no-logo ({len(bsds)} BSDS500 + {len(nologo) - len(bsds)} FL27), "
@@ -389,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             refs, tests = choose_references(fl, groups, brands, k, seed)
             g = base_gallery
             for brand in brands:
-                g = g.add(brand, fl.emb[refs[brand]])
+                g = g.add(brand, fl.take(refs[brand]).rows)
             per_seed.append(score_row(clf, g, fl.take(tests), nologo, known))
         rows.append(
             {
@@ -403,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for k in KS:
         photo_rows(NEW_BRANDS, k, base, f"{k} photo{'s' if k > 1 else ''}")
-    loose = Gallery.empty(dim).calibrate(calib.emb, target_fpr=2 * TARGET_FPR)
+    loose = Gallery.empty(dim, kind=kind).calibrate(calib.rows, target_fpr=2 * TARGET_FPR)
     photo_rows(NEW_BRANDS, 5, loose, "5 photos")
 
     # artwork: the new brands that simple-icons covers
@@ -436,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=1000 * seed + i,
                 photo_share=photo_share,
             )
-            out[brand] = clf.embed(renders)
+            out[brand] = embed_images(clf, renders, kind=kind)
         return out
 
     solid: list[dict[str, np.ndarray]] = []
@@ -465,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         refs, tests = choose_references(fl, groups, covered, 5, seed)
         g = base
         for brand in covered:
-            g = g.add(brand, np.concatenate([solid[seed][brand], fl.emb[refs[brand]]]))
+            g = g.add(brand, np.concatenate([solid[seed][brand], fl.take(refs[brand]).rows]))
         per_seed.append(score_row(clf, g, fl.take(tests), nologo, known))
     rows.append(
         {
@@ -505,24 +504,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nEmbedding variants, closed-set top-1 among the 13 new brands (no threshold):\n")
     print("| embedding | reduce | k=1 | k=5 | k=10 |")
     print("|---|---|---|---|---|")
-    variants: list[tuple[str, np.ndarray]] = [
-        ("1280-d average-pooled, L2", fl.emb),
-        ("1280-d, centred on calibration mean, L2", fl.emb - calib.emb.mean(0)),
-    ]
-    if not args.no_projection:
-        train = make_part(
-            clf, [(str(s.path), s.label) for s in splits.train.samples], cache, "train"
-        )
-        project = train_projection(train)
-        variants.append(("256-d projection trained on the 32 brands", project(fl.emb)))
     variant_rows = []
-    for name, feats in variants:
-        for reduce in ("mean", "max"):
+    kinds = [PHOTO, BOX_CROPS] if clf.box_head is not None else [PHOTO]
+    for variant_kind in kinds:
+        if variant_kind == kind:
+            fl_k, calib_k = fl, calib
+        else:
+            fl_k = make_part(
+                clf, list(zip(fl.paths, fl.labels, strict=True)), cache, "fl27", variant_kind
+            )
+            calib_k = make_part(
+                clf,
+                list(zip(calib.paths, calib.labels, strict=True)),
+                cache,
+                "calibration",
+                variant_kind,
+            )
+        name = "whole photo, 'embedding' output" if variant_kind == PHOTO else "box crops, GeM"
+        for centred, reduce in ((False, "mean"), (True, "mean"), (True, "max")):
+            center = calib_k.rows.mean(axis=0) if centred else np.zeros(dim, np.float32)
             accs = [
-                closed_top1(normalize_rows(feats), fl, groups, k, args.seeds, reduce) for k in KS
+                closed_top1(fl_k, groups, k, args.seeds, reduce, variant_kind, center) for k in KS
             ]
-            variant_rows.append({"embedding": name, "reduce": reduce, "top1": accs})
-            print(f"| {name} | {reduce} | " + " | ".join(f"{a:.1%}" for a in accs) + " |")
+            label = f"{name}{', centred' if centred else ''}"
+            variant_rows.append({"embedding": label, "reduce": reduce, "top1": accs})
+            print(f"| {label} | {reduce} | " + " | ".join(f"{a:.1%}" for a in accs) + " |")
 
     # matching time
     print(
@@ -539,13 +545,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     # end-to-end check through the public API
-    check = api_check(clf, fl, groups, nologo, known, calib, base)
-    print(
-        f"\nAPI check (add_brand x13 with 5 photos, save_pretrained, from_pretrained, "
-        f"predict_batch on {check['photos']} photos): {check['agree']}/{check['photos']} answers "
-        f"equal to the table's path; model forward {check['ms_per_photo_plain']:.0f} ms/photo "
-        f"without and {check['ms_per_photo_gallery']:.0f} ms/photo with the gallery."
-    )
+    check: dict[str, Any] = {}
+    if kind == default_kind(clf):  # add_brand embeds with the model's default kind
+        check = api_check(clf, fl, groups, nologo, known, calib, base)
+        print(
+            f"\nAPI check (add_brand x13 with 5 photos, save_pretrained, from_pretrained, "
+            f"predict_batch on {check['photos']} photos): {check['agree']}/{check['photos']} "
+            f"answers equal to the table's path; predict_batch {check['ms_per_photo_plain']:.1f} "
+            f"ms/photo without and {check['ms_per_photo_gallery']:.1f} ms/photo with the gallery."
+        )
+    else:
+        print(f"\nAPI check skipped: add_brand embeds {default_kind(clf)}, not {kind}")
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
     if args.json:
         Path(args.json).write_text(

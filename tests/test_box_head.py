@@ -8,6 +8,7 @@ features, and a head trained on such photos must find it.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logobrand.errors import InvalidArgumentError
+from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference import LogoClassifier, ModelConfig
 from logobrand.inference.boxes import box_iou, head_boxes
 from logobrand.models.registry import Preprocessing
@@ -274,7 +275,6 @@ def test_head_whose_inputs_the_model_lacks_is_refused(boxes_model: Path, tmp_pat
     import shutil
 
     torch = pytest.importorskip("torch")
-    from logobrand.errors import ModelFormatError
     from logobrand.inference import save_model_dir
 
     net = torch.nn.Sequential(
@@ -286,6 +286,48 @@ def test_head_whose_inputs_the_model_lacks_is_refused(boxes_model: Path, tmp_pat
     shutil.copy(plain / "model.onnx", broken / "model.onnx")
     with pytest.raises(ModelFormatError, match="features_s16"):
         LogoClassifier.from_pretrained(broken, threads=1)
+
+
+def colour_patch(rng: np.random.Generator, colour: tuple[int, int, int]) -> np.ndarray:
+    photo = patch_photo(rng)[0]
+    photo[np.all(photo == (255, 0, 0), axis=-1)] = colour
+    return photo
+
+
+@pytest.mark.torch
+def test_gallery_of_a_model_with_a_head_embeds_box_crops(boxes_model: Path, tmp_path: Path) -> None:
+    from logobrand.inference.gallery import BOX_CROPS, CROP_BOXES
+
+    clf = LogoClassifier.from_pretrained(boxes_model, threads=1)
+    rng = np.random.default_rng(7)
+    green = [colour_patch(rng, (0, 255, 0)) for _ in range(4)]
+    yellow = [colour_patch(rng, (255, 255, 0)) for _ in range(4)]
+    assert clf.embed(green[:2]).shape == (2 * CROP_BOXES, 3)  # 3 = features_s32 channels
+    clf.add_brand("green", green)
+    gallery = clf.add_brand("yellow", yellow)
+    assert gallery.kind == BOX_CROPS and gallery.counts == (4, 4)
+    tests = {"green": (0, 255, 0), "yellow": (255, 255, 0)}
+    for name, colour in tests.items():
+        for _ in range(3):
+            pred = clf.predict(colour_patch(rng, colour))
+            assert pred.top_k[0][0] == name or pred.brand == name
+    saved = LogoClassifier.from_pretrained(clf.save_pretrained(tmp_path / "copy"), threads=1)
+    assert saved.gallery is not None and saved.gallery.kind == BOX_CROPS
+    photo = colour_patch(rng, (0, 255, 0))
+    want = clf.predict(photo)
+    for got in [
+        saved.predict(photo),  # float16 references on disk: equal to 1e-3
+        *saved.predict_batch([photo, photo], batch_size=2, workers=1),
+        saved.predict(photo, boxes=True),
+    ]:
+        assert got.brand == want.brand and got.score == pytest.approx(want.score, abs=1e-3)
+        assert [k for k, _ in got.top_k] == [k for k, _ in want.top_k]
+    # the gallery needs the head: a copy without it is refused with what to do
+    config = json.loads((tmp_path / "copy" / "config.json").read_text())
+    del config["files"]["box_head"]
+    (tmp_path / "copy" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="needs the model's box head"):
+        LogoClassifier.from_pretrained(tmp_path / "copy", threads=1)
 
 
 @pytest.mark.torch
@@ -305,6 +347,8 @@ from logobrand.inference import LogoClassifier
 clf = LogoClassifier.from_pretrained({str(boxes_model)!r}, threads=1)
 print(len(clf.predict({str(photo)!r}, boxes=True).boxes) > 0)
 print(all(r.boxes for r in clf.predict_batch([{str(photo)!r}] * 2, boxes=True)))
+clf.add_brand("patch", [{str(photo)!r}])  # a box-crops gallery: the head, no torch
+print(clf.gallery.kind, clf.predict({str(photo)!r}).top_k[0][0])
 """
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
@@ -317,4 +361,4 @@ print(all(r.boxes for r in clf.predict_batch([{str(photo)!r}] * 2, boxes=True)))
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["True", "True"]
+    assert proc.stdout.split() == ["True", "True", "box_crops", "patch"]

@@ -18,11 +18,15 @@ from hypothesis import strategies as st
 
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.gallery import (
+    BOX_CROPS,
+    CROP_BOXES,
     GALLERY_ARRAYS,
     GALLERY_JSON,
     Gallery,
     brand_similarities,
+    crop_boxes,
     decide,
+    gem_pool,
     normalize_rows,
     threshold_for_fpr,
 )
@@ -202,6 +206,96 @@ def test_gallery_of_another_width_is_rejected(tmp_path: Path) -> None:
     _, folder = _saved(tmp_path)
     with pytest.raises(ModelFormatError, match="8-wide embeddings but the model"):
         Gallery.load(folder, dim=16)
+
+
+# -- box-crop galleries: several embeddings per photo -------------------------------------------
+
+
+def test_box_crop_gallery_takes_the_best_view_and_counts_images() -> None:
+    rng = np.random.default_rng(7)
+    refs = _unit(rng, 2 * CROP_BOXES, 6)  # 2 reference images, 3 crops each
+    g = Gallery.empty(6, kind=BOX_CROPS).add("acme", refs)
+    assert g.views == CROP_BOXES and g.counts == (2,) and g.references("acme").shape == (6, 6)
+    photo = _unit(rng, CROP_BOXES, 6)
+    photo[1] = g._build_index()[0]  # one crop is the prototype itself
+    sims = g.similarities(np.concatenate([photo, _unit(rng, CROP_BOXES, 6)]))
+    assert sims.shape == (2, 1)
+    assert sims[0, 0] == pytest.approx(1.0, abs=1e-5) and sims[1, 0] < 1.0
+    with pytest.raises(InvalidArgumentError, match="3 per image"):
+        g.add("other", refs[:2])
+    with pytest.raises(InvalidArgumentError, match="3 per photo"):
+        g.similarities(refs[:4])
+    with pytest.raises(InvalidArgumentError, match="at least 20 negative photos"):
+        g.calibrate(rng.random((19 * CROP_BOXES, 6)))
+    calibrated = g.calibrate(rng.random((20 * CROP_BOXES, 6)), target_fpr=0.1)
+    assert calibrated.num_negatives == 20 and calibrated.kind == BOX_CROPS
+    best = calibrated.similarities(calibrated._negatives).max(axis=1)  # type: ignore[arg-type]
+    assert np.mean(best >= calibrated.threshold) <= 0.1
+
+
+def test_box_crop_gallery_round_trip_and_version_1_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    g = Gallery.empty(4, kind=BOX_CROPS).add("x", rng.random((2 * CROP_BOXES, 4)))
+    g.save(tmp_path)
+    data = json.loads((tmp_path / GALLERY_JSON).read_text())
+    assert data["format_version"] == 2
+    assert data["embedding"]["kind"] == BOX_CROPS and data["embedding"]["views"] == CROP_BOXES
+    assert data["brands"] == [{"name": "x", "references": 2}]
+    loaded = Gallery.load(tmp_path)
+    assert loaded.kind == BOX_CROPS and loaded.counts == (2,)
+    q = rng.random((2 * CROP_BOXES, 4))
+    np.testing.assert_allclose(loaded.similarities(q), g.similarities(q), atol=2e-3)
+    # a file written before kinds existed (format 1) is a whole-photo gallery
+    photo = Gallery.empty(4).add("y", rng.random((3, 4)))
+    photo.save(tmp_path)
+    data = json.loads((tmp_path / GALLERY_JSON).read_text())
+    data["format_version"] = 1
+    del data["embedding"]["kind"], data["embedding"]["views"]
+    (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
+    old = Gallery.load(tmp_path)
+    assert old.kind == "photo" and old.counts == (3,)
+    data["format_version"] = 3
+    (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
+    with pytest.raises(ModelFormatError, match="upgrade logobrand"):
+        Gallery.load(tmp_path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(0.0, 0.8),
+    st.floats(0.0, 0.8),
+    st.floats(0.1, 0.2),
+    st.floats(0.1, 0.2),
+    st.sampled_from([0.0, 0.25]),
+)
+def test_crop_boxes_cuts_out_the_box(x: float, y: float, w: float, h: float, margin: float) -> None:
+    size = 40
+    image = np.zeros((1, 3, size, size), np.float32)
+    inner = (x + w * margin + 0.05, y + h * margin + 0.05)  # well inside the enlarged crop
+    image[0, 1] = np.arange(size, dtype=np.float32)[None, :]  # channel 1: the column index
+    image[0, 2] = np.arange(size, dtype=np.float32)[:, None]  # channel 2: the row index
+    crops = crop_boxes(image, [[(x, y, x + w, y + h), (0.0, 0.0, 1.0, 1.0)]], margin=margin)
+    assert crops.shape == (2, 3, size, size) and crops.dtype == np.float32
+    np.testing.assert_allclose(crops[1], image[0], atol=1e-4)  # the whole image: unchanged
+    cols, rows = crops[0, 1], crops[0, 2]
+    left = max(0.0, (x - w * margin) * size) - 1
+    right = min(float(size), (x + w + w * margin) * size) + 1
+    assert left <= cols.min() and cols.max() <= right  # only columns of the (enlarged) box
+    top = max(0.0, (y - h * margin) * size) - 1
+    assert top <= rows.min() and rows.max() <= min(float(size), (y + h + h * margin) * size) + 1
+    assert inner[0] * size - 1 <= cols.max()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.0, 10.0), min_size=4, max_size=4))
+def test_gem_pool_lies_between_the_mean_and_the_max(values: list[float]) -> None:
+    x = np.array(values, np.float32).reshape(1, 1, 2, 2)
+    mean, top = float(np.maximum(x, 1e-6).mean()), float(x.max())
+    assert gem_pool(x, 1.0)[0, 0] == pytest.approx(mean, rel=1e-4, abs=1e-5)
+    pooled = float(gem_pool(x, 3.0)[0, 0])
+    assert mean - 1e-4 <= pooled <= max(top, 1e-6) + 1e-4
+    with pytest.raises(InvalidArgumentError, match="N, D, h, w"):
+        gem_pool(x[0])
 
 
 # -- LogoClassifier and CLI with a tiny exported model ------------------------------------------

@@ -391,18 +391,10 @@ def _run_with(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """One model run: the decision rows (logits, plus the gallery's similarities when the
     classifier has a gallery) and the outputs ``names``, as float32 arrays."""
-    gallery = _gallery_of(clf)
+    from logobrand.inference.gallery import run_with_gallery
+
     clf.predict_logits(batch[:0])  # shape check only
-    arr = np.ascontiguousarray(batch, dtype=np.float32)
-    wanted = ["logits", *names] + (["embedding"] if gallery is not None else [])
-    outs = [
-        np.asarray(o, dtype=np.float32)
-        for o in clf.session.run(wanted, {clf.session.get_inputs()[0].name: arr})
-    ]
-    rows = outs[0]
-    if gallery is not None:
-        rows = np.concatenate([rows, gallery.similarities(outs[-1])], axis=1)
-    return rows, outs[1 : 1 + len(names)]
+    return run_with_gallery(clf, batch, _gallery_of(clf), names)
 
 
 def forward_with_box_maps(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

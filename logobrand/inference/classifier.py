@@ -157,9 +157,6 @@ class LogoClassifier:
             directory / config.onnx_file, threads=threads, allow_spinning=allow_spinning
         )
         _check_session(session, config, directory / config.onnx_file)
-        from logobrand.inference.gallery import load_model_gallery
-
-        gallery = load_model_gallery(directory, config.files, session)
         box_head = None
         if BOX_HEAD_KEY in config.files:
             box_head = create_session(
@@ -173,7 +170,11 @@ class LogoClassifier:
                     f"{directory / config.onnx_file} does not output; re-export the model "
                     "with logobrand export and train the box head again (logobrand train-boxes)"
                 )
-        return cls(session, config, directory, gallery, box_head)
+        from logobrand.inference.gallery import load_model_gallery
+
+        classifier = cls(session, config, directory, None, box_head)
+        classifier._gallery = load_model_gallery(classifier)
+        return classifier
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Copy this model to ``directory`` atomically (with the current config).
@@ -535,10 +536,16 @@ class LogoClassifier:
     def embed(
         self, images: Iterable[ImageInput], *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> np.ndarray:
-        """Return the ``(N, D)`` raw ``"embedding"`` output for ``images`` (in order).
+        """Return the raw gallery embeddings of ``images``, in order.
+
+        They are of the kind the gallery matches (:attr:`Gallery.kind
+        <logobrand.inference.gallery.Gallery.kind>`; for a model without a gallery, the kind a
+        new one would get): ``(N, D)`` whole-photo embeddings for ``"photo"``, ``(3 N, D)``
+        for ``"box_crops"`` (the crops of each image's 3 best boxes, consecutive).
 
         Raises:
-            ModelFormatError: The model has no ``"embedding"`` output.
+            ModelFormatError: The model cannot embed photos (no ``"embedding"`` output, or no
+                box head for a box-crops gallery).
             ImageDecodeError: An input cannot be decoded.
         """
         from logobrand.inference.gallery import embed_images
@@ -639,8 +646,7 @@ class LogoClassifier:
         from logobrand.inference.gallery import run_with_gallery
 
         self.predict_logits(batch[:0])  # shape check only
-        arr = np.ascontiguousarray(batch, dtype=np.float32)
-        return run_with_gallery(self._session, self._input_name, arr, gallery)
+        return run_with_gallery(self, batch, gallery)[0]
 
     def _decide(
         self, logits: np.ndarray, source: str, top_k: int, gallery: Gallery | None = None

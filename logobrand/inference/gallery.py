@@ -11,6 +11,18 @@ without retraining:
 * :meth:`LogoClassifier.save_pretrained <logobrand.inference.LogoClassifier.save_pretrained>`
   writes the gallery next to the model (``gallery.json`` + ``gallery.npz``).
 
+Embedding (``Gallery.kind``)
+    ``"box_crops"`` (the default for a model with a box head, :mod:`logobrand.models.box_head`):
+    the head's :data:`CROP_BOXES` best boxes, each enlarged by :data:`CROP_MARGIN` of its size
+    on every side, are cut from the model input, resized back to the input size and run
+    through the model once more; each crop's ``features_s32`` map, GeM-pooled
+    (:func:`gem_pool`), is one embedding. A photo therefore has :data:`CROP_BOXES` embeddings
+    (``Gallery.views``) and its similarity to a brand is the best of them. The logo fills the
+    crop, so the scene around it weighs less than in the whole photo's embedding; this costs
+    one more model run on 3 crops per photo. ``"photo"`` (a model without a box head, and
+    galleries written by logobrand before 0.x): the model's ``"embedding"`` output of the whole
+    photo, one per photo.
+
 Matching
     Embeddings are centred (minus the mean embedding of the calibration photos, when the
     gallery has been calibrated) and L2-normalised. A brand's *prototype* is the normalised
@@ -39,11 +51,12 @@ Open-set calibration
 
 Files (``config.json`` ``files["gallery"] = "gallery.json"``)::
 
-    gallery.json   format_version, embedding output + dim, reduce, threshold, calibration
-                   summary, brands (name, number of references), arrays file name
+    gallery.json   format_version, embedding kind + output + views + dim, reduce, threshold,
+                   calibration summary, brands (name, number of reference images), arrays
+                   file name
     gallery.npz    numpy arrays (read with allow_pickle=False): "references" (R, D) float16
-                   raw embeddings grouped by brand, optional "negatives" (M, D) float16 and
-                   "center" (D,) float32
+                   raw embeddings grouped by brand (``views`` rows per image), optional
+                   "negatives" (M, D) float16 and "center" (D,) float32
 
 Example:
     >>> g = Gallery.empty(4)
@@ -75,8 +88,9 @@ from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.config import read_json_file
 from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
 
-GALLERY_FORMAT_VERSION = 1
-"""The ``format_version`` of ``gallery.json``."""
+GALLERY_FORMAT_VERSION = 2
+"""The ``format_version`` of ``gallery.json`` (version 1, whole-photo embeddings only, is read
+too)."""
 
 GALLERY_KEY = "gallery"
 """The key of the gallery in ``config.json``'s ``files``."""
@@ -84,7 +98,24 @@ GALLERY_KEY = "gallery"
 GALLERY_JSON = "gallery.json"
 GALLERY_ARRAYS = "gallery.npz"
 EMBEDDING_OUTPUT = "embedding"
-"""The ONNX output the gallery matches (``(N, D)`` float32)."""
+"""The ONNX output a ``"photo"`` gallery matches (``(N, D)`` float32)."""
+
+CROP_FEATURES = "features_s32"
+"""The ONNX output a ``"box_crops"`` gallery pools (``(N, D, h, w)``)."""
+
+PHOTO = "photo"
+BOX_CROPS = "box_crops"
+KINDS = (PHOTO, BOX_CROPS)
+"""Gallery embedding kinds (see the module docstring)."""
+
+CROP_BOXES = 3
+"""Box-head boxes embedded per photo by a ``"box_crops"`` gallery."""
+
+CROP_MARGIN = 0.25
+"""Each crop extends its box by this share of the box's width/height on every side."""
+
+GEM_POWER = 3.0
+"""Exponent of the generalised-mean pooling of a crop's feature map."""
 
 DEFAULT_TARGET_FPR = 0.01
 """Default share of held-out negative photos allowed to match a gallery brand."""
@@ -108,6 +139,72 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     out: np.ndarray = arr / np.maximum(norms, _EPS)
     return out
+
+
+def gem_pool(features: np.ndarray, power: float = GEM_POWER) -> np.ndarray:
+    """Generalised-mean pooling of ``(N, D, h, w)`` feature maps: ``(N, D)``.
+
+    ``mean(max(x, 1e-6) ** power) ** (1 / power)`` over the ``h x w`` cells: between the
+    average (``power=1``) and the maximum (large ``power``), so a strong local response counts
+    more than in the average.
+
+    Example:
+        >>> x = np.array([[[[1.0, 0.0], [0.0, 0.0]]]])
+        >>> round(float(gem_pool(x, 1.0)[0, 0]), 3), round(float(gem_pool(x, 3.0)[0, 0]), 3)
+        (0.25, 0.63)
+    """
+    x = np.maximum(np.asarray(features, dtype=np.float32), 1e-6)
+    if x.ndim != 4:
+        raise InvalidArgumentError(f"features must be (N, D, h, w), got shape {x.shape}")
+    pooled: np.ndarray = np.mean(x**power, axis=(2, 3)) ** (1.0 / power)
+    return pooled.astype(np.float32)
+
+
+def crop_boxes(
+    batch: np.ndarray,
+    boxes: Sequence[Sequence[tuple[float, float, float, float]]],
+    *,
+    margin: float = CROP_MARGIN,
+) -> np.ndarray:
+    """Cut boxes out of preprocessed images and resize each back to the image size.
+
+    Args:
+        batch: ``(N, C, H, W)`` float32 model inputs.
+        boxes: For each image, boxes ``(x1, y1, x2, y2)`` in fractions of its sides.
+        margin: Each box grows by this share of its width and height on every side (clipped
+            to the image; at least one pixel wide and high).
+
+    Returns:
+        ``(sum of the boxes, C, H, W)`` float32 crops, image by image, bilinear resize.
+
+    Example:
+        >>> x = np.zeros((1, 3, 8, 8), np.float32); x[0, :, :4, :4] = 1.0
+        >>> crop_boxes(x, [[(0.0, 0.0, 0.5, 0.5)]], margin=0.0).min()
+        1.0
+    """
+    import cv2
+
+    arr = np.asarray(batch, dtype=np.float32)
+    if arr.ndim != 4 or len(boxes) != arr.shape[0]:
+        raise InvalidArgumentError(
+            f"crop_boxes needs (N, C, H, W) images and N box lists, got shape {arr.shape} and "
+            f"{len(boxes)} lists"
+        )
+    height, width = arr.shape[2:]
+    crops: list[np.ndarray] = []
+    for image, image_boxes in zip(arr, boxes, strict=True):
+        hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
+        for x1, y1, x2, y2 in image_boxes:
+            dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
+            c1 = int(np.clip(np.floor((x1 - dx) * width), 0, width - 1))
+            r1 = int(np.clip(np.floor((y1 - dy) * height), 0, height - 1))
+            c2 = int(np.clip(np.ceil((x2 + dx) * width), c1 + 1, width))
+            r2 = int(np.clip(np.ceil((y2 + dy) * height), r1 + 1, height))
+            patch = cv2.resize(hwc[r1:r2, c1:c2], (width, height), interpolation=cv2.INTER_LINEAR)
+            crops.append(patch.reshape(height, width, -1).transpose(2, 0, 1))
+    if not crops:
+        return np.zeros((0, *arr.shape[1:]), np.float32)
+    return np.ascontiguousarray(np.stack(crops), dtype=np.float32)
 
 
 def brand_similarities(
@@ -194,14 +291,17 @@ class Gallery:
     Args:
         dim: Embedding width ``D``.
         brands: Brand names, in the order of their references.
-        references: ``(R, D)`` raw embeddings (not normalised), grouped by brand.
-        counts: Number of references of each brand (sums to ``R``).
+        references: ``(R, D)`` raw embeddings (not normalised), grouped by brand, ``views``
+            consecutive rows per reference image.
+        counts: Number of reference images of each brand (``sum(counts) * views == R``).
         threshold: Similarity needed to report a gallery brand.
         reduce: ``"mean"`` (match each brand's prototype) or ``"max"`` (best reference).
         center: ``(D,)`` vector subtracted before normalising, or ``None``.
-        negatives: ``(M, D)`` raw embeddings of held-out photos without gallery brands, used
-            to recalibrate ``threshold`` when the brands change, or ``None``.
+        negatives: ``(M, D)`` raw embeddings of held-out photos without gallery brands
+            (``views`` rows per photo), used to recalibrate ``threshold`` when the brands
+            change, or ``None``.
         target_fpr: The share of negatives allowed to match (with ``negatives``).
+        kind: ``"box_crops"`` or ``"photo"``: how photos are embedded (module docstring).
 
     Raises:
         InvalidArgumentError: Shapes, names or numbers do not fit.
@@ -219,6 +319,7 @@ class Gallery:
         center: np.ndarray | None = None,
         negatives: np.ndarray | None = None,
         target_fpr: float = DEFAULT_TARGET_FPR,
+        kind: str = PHOTO,
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise InvalidArgumentError(f"dim must be an integer >= 1, got {dim!r}")
@@ -236,6 +337,7 @@ class Gallery:
         self._threshold = float(threshold)
         self._reduce = reduce
         self._target_fpr = float(target_fpr)
+        self._kind = kind
         problem = self._problem()
         if problem is not None:
             raise InvalidArgumentError(f"Gallery: {problem}")
@@ -244,9 +346,9 @@ class Gallery:
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
-    def empty(cls, dim: int, *, reduce: str = "mean") -> Gallery:
-        """An empty gallery for ``dim``-wide embeddings."""
-        return cls(dim, reduce=reduce)
+    def empty(cls, dim: int, *, reduce: str = "mean", kind: str = PHOTO) -> Gallery:
+        """An empty gallery for ``dim``-wide embeddings of ``kind``."""
+        return cls(dim, reduce=reduce, kind=kind)
 
     def _replace(self, **changes: Any) -> Gallery:
         fields: dict[str, Any] = {
@@ -258,6 +360,7 @@ class Gallery:
             "center": self._center,
             "negatives": self._negatives,
             "target_fpr": self._target_fpr,
+            "kind": self._kind,
         }
         fields.update(changes)
         gallery = Gallery(self._dim, **fields)
@@ -266,6 +369,8 @@ class Gallery:
         return gallery
 
     def _problem(self) -> str | None:
+        if self._kind not in KINDS:
+            return f"kind must be one of {KINDS}, got {self._kind!r}"
         if self._reduce not in REDUCTIONS:
             return f"reduce must be one of {REDUCTIONS}, got {self._reduce!r}"
         if len(self._brands) != len(self._counts):
@@ -278,10 +383,15 @@ class Gallery:
             return f"brand names must be unique, got {list(self._brands)}"
         if any(c < 1 for c in self._counts):
             return f"every brand needs at least one reference, got counts {list(self._counts)}"
-        if sum(self._counts) != self._references.shape[0]:
+        if sum(self._counts) * self.views != self._references.shape[0]:
             return (
-                f"the counts add up to {sum(self._counts)} but there are "
-                f"{self._references.shape[0]} references"
+                f"the counts add up to {sum(self._counts)} images ({self.views} embeddings "
+                f"each) but there are {self._references.shape[0]} reference embeddings"
+            )
+        if self._negatives is not None and self._negatives.shape[0] % self.views:
+            return (
+                f"{self._negatives.shape[0]} negative embeddings is not a multiple of "
+                f"{self.views} (embeddings per photo)"
             )
         if not -1.0 <= self._threshold <= 1.0 + 1e-6:
             return f"threshold must be a cosine similarity in [-1, 1], got {self._threshold}"
@@ -294,9 +404,12 @@ class Gallery:
         refs = self.normalize(self._references)
         if self._reduce == "max" or not self._brands:
             return refs
-        starts = np.cumsum((0, *self._counts[:-1]))
-        sums = np.add.reduceat(refs, starts, axis=0)
+        sums = np.add.reduceat(refs, self._starts(), axis=0)
         return normalize_rows(sums)
+
+    def _starts(self) -> np.ndarray:
+        """Index of each brand's first reference row."""
+        return np.cumsum((0, *(c * self.views for c in self._counts[:-1])))
 
     # -- properties ------------------------------------------------------------------------
 
@@ -306,13 +419,23 @@ class Gallery:
         return self._dim
 
     @property
+    def kind(self) -> str:
+        """``"box_crops"`` or ``"photo"``: how photos are embedded (module docstring)."""
+        return self._kind
+
+    @property
+    def views(self) -> int:
+        """Embeddings per photo: :data:`CROP_BOXES` for ``"box_crops"``, else 1."""
+        return CROP_BOXES if self._kind == BOX_CROPS else 1
+
+    @property
     def brands(self) -> tuple[str, ...]:
         """The gallery brands, in insertion order."""
         return self._brands
 
     @property
     def counts(self) -> tuple[int, ...]:
-        """Number of references of each brand."""
+        """Number of reference images of each brand."""
         return self._counts
 
     @property
@@ -337,14 +460,14 @@ class Gallery:
 
     @property
     def num_negatives(self) -> int:
-        """Number of calibration negatives kept (0 when uncalibrated)."""
-        return 0 if self._negatives is None else int(self._negatives.shape[0])
+        """Number of calibration photos kept (0 when uncalibrated)."""
+        return 0 if self._negatives is None else int(self._negatives.shape[0]) // self.views
 
     def references(self, brand: str) -> np.ndarray:
-        """The raw reference embeddings of ``brand`` (``(k, D)`` float32 copy)."""
+        """The raw reference embeddings of ``brand`` (``(k * views, D)`` float32 copy)."""
         i = self._position(brand)
-        start = sum(self._counts[:i])
-        return self._references[start : start + self._counts[i]].copy()
+        start = int(self._starts()[i])
+        return self._references[start : start + self._counts[i] * self.views].copy()
 
     def __len__(self) -> int:
         return len(self._brands)
@@ -359,8 +482,9 @@ class Gallery:
             else "uncalibrated"
         )
         return (
-            f"Gallery({len(self._brands)} brands, {self._references.shape[0]} references, "
-            f"dim={self._dim}, reduce={self._reduce!r}, threshold={self._threshold:.4f}, {state})"
+            f"Gallery({len(self._brands)} brands, {sum(self._counts)} reference images, "
+            f"kind={self._kind!r}, dim={self._dim}, reduce={self._reduce!r}, "
+            f"threshold={self._threshold:.4f}, {state})"
         )
 
     # -- matching --------------------------------------------------------------------------
@@ -373,12 +497,26 @@ class Gallery:
         return normalize_rows(x)
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
-        """Similarity of each raw embedding to each brand: ``(N, len(brands))`` float32."""
+        """Similarity of each photo to each brand: ``(N, len(brands))`` float32.
+
+        Args:
+            embeddings: ``(N * views, D)`` raw embeddings, ``views`` consecutive rows per
+                photo; a photo's similarity is the best of its rows.
+        """
         q = self.normalize(embeddings)
+        if q.shape[0] % self.views:
+            raise InvalidArgumentError(
+                f"got {q.shape[0]} embeddings; a {self._kind!r} gallery needs {self.views} "
+                "per photo"
+            )
         if self._reduce == "max" and self._brands:
-            starts = np.cumsum((0, *self._counts[:-1]))
-            return brand_similarities(q, self._index, starts)
-        return brand_similarities(q, self._index)
+            sims = brand_similarities(q, self._index, self._starts())
+        else:
+            sims = brand_similarities(q, self._index)
+        if self.views == 1:
+            return sims
+        best: np.ndarray = sims.reshape(-1, self.views, sims.shape[1]).max(axis=1)
+        return best
 
     def match(self, similarities: np.ndarray) -> GalleryMatch | None:
         """The best brand of one row of :meth:`similarities` (``None`` for an empty gallery)."""
@@ -403,7 +541,7 @@ class Gallery:
 
         Raises:
             InvalidArgumentError: The name is empty or ``"no-logo"``, or the embeddings are
-                not ``(k, D)`` finite numbers with ``k >= 1``.
+                not ``(k * views, D)`` finite numbers with ``k >= 1``.
         """
         problem = _name_problem(brand)
         if problem is not None:
@@ -411,15 +549,21 @@ class Gallery:
         new = _check_matrix("embeddings", np.asarray(embeddings, dtype=np.float32), self._dim)
         if new.shape[0] == 0:
             raise InvalidArgumentError(f"no reference embeddings given for {brand!r}")
+        if new.shape[0] % self.views:
+            raise InvalidArgumentError(
+                f"got {new.shape[0]} embeddings for {brand!r}; a {self._kind!r} gallery needs "
+                f"{self.views} per image"
+            )
         brands, counts, blocks = self._blocks()
         if brand in brands:
             i = brands.index(brand)
             blocks[i] = new if replace else np.concatenate([blocks[i], new])
-            counts[i] = blocks[i].shape[0]
         else:
             brands.append(brand)
-            counts.append(new.shape[0])
+            counts.append(0)
             blocks.append(new)
+            i = len(brands) - 1
+        counts[i] = blocks[i].shape[0] // self.views
         return self._replace(
             brands=tuple(brands), counts=tuple(counts), references=_stack(blocks, self._dim)
         )
@@ -450,7 +594,7 @@ class Gallery:
         are kept, so later :meth:`add`/:meth:`remove` recompute the threshold.
 
         Args:
-            negatives: ``(M, D)`` raw embeddings of the held-out photos.
+            negatives: ``(M * views, D)`` raw embeddings of the held-out photos.
             target_fpr: Largest share of negatives allowed to match a gallery brand.
             center: Subtract the negatives' mean embedding before normalising.
 
@@ -458,10 +602,11 @@ class Gallery:
             InvalidArgumentError: Fewer than 20 negatives, or bad shapes or numbers.
         """
         neg = _check_matrix("negatives", np.asarray(negatives, dtype=np.float32), self._dim)
-        if neg.shape[0] < 20:
+        if neg.shape[0] < 20 * self.views:
             raise InvalidArgumentError(
-                f"calibration needs at least 20 negative photos, got {neg.shape[0]}; pass "
-                "held-out photos without the gallery brands (no-logo and trained-brand photos)"
+                f"calibration needs at least 20 negative photos, got {neg.shape[0] // self.views}"
+                "; pass held-out photos without the gallery brands (no-logo and trained-brand "
+                "photos)"
             )
         return Gallery(
             self._dim,
@@ -472,6 +617,7 @@ class Gallery:
             center=neg.mean(axis=0) if center else None,
             negatives=neg,
             target_fpr=target_fpr,
+            kind=self._kind,
         )._recalibrated()
 
     def with_threshold(self, threshold: float) -> Gallery:
@@ -500,7 +646,7 @@ class Gallery:
         return self._brands.index(brand)
 
     def _blocks(self) -> tuple[list[str], list[int], list[np.ndarray]]:
-        starts = np.cumsum((0, *self._counts))
+        starts = np.cumsum((0, *(c * self.views for c in self._counts)))
         blocks = [self._references[a:b] for a, b in itertools.pairwise(starts)]
         return list(self._brands), list(self._counts), blocks
 
@@ -511,7 +657,9 @@ class Gallery:
         return {
             "format_version": GALLERY_FORMAT_VERSION,
             "embedding": {
-                "output": EMBEDDING_OUTPUT,
+                "kind": self._kind,
+                "output": CROP_FEATURES if self._kind == BOX_CROPS else EMBEDDING_OUTPUT,
+                "views": self.views,
                 "dim": self._dim,
                 "centered": (self._center is not None),
             },
@@ -579,23 +727,28 @@ class Gallery:
                 "config.json's files), then add the brands again"
             )
 
-        if data.get("format_version") != GALLERY_FORMAT_VERSION:
+        version = data.get("format_version")
+        if version not in (1, GALLERY_FORMAT_VERSION) or isinstance(version, bool):
             raise bad(
-                f"unsupported format_version {data.get('format_version')!r} "
-                f"(this logobrand reads {GALLERY_FORMAT_VERSION})"
+                f"unsupported format_version {version!r} (this logobrand reads 1 and "
+                f"{GALLERY_FORMAT_VERSION}); upgrade logobrand"
             )
         embedding = data.get("embedding")
         if not isinstance(embedding, dict):
             raise bad("field 'embedding' must be an object")
+        kind = embedding.get("kind", PHOTO) if version != 1 else PHOTO
+        if kind not in KINDS:
+            raise bad(f"field 'embedding.kind' must be one of {KINDS}, got {kind!r}")
+        output = CROP_FEATURES if kind == BOX_CROPS else EMBEDDING_OUTPUT
         stored_dim = embedding.get("dim")
         if isinstance(stored_dim, bool) or not isinstance(stored_dim, int) or stored_dim < 1:
             raise bad(f"field 'embedding.dim' must be a positive integer, got {stored_dim!r}")
-        if embedding.get("output", EMBEDDING_OUTPUT) != EMBEDDING_OUTPUT:
-            raise bad(f"field 'embedding.output' must be {EMBEDDING_OUTPUT!r}")
+        if embedding.get("output", output) != output:
+            raise bad(f"field 'embedding.output' must be {output!r} for kind {kind!r}")
         if dim is not None and stored_dim != dim:
             raise bad(
                 f"the gallery holds {stored_dim}-wide embeddings but the model's "
-                f"{EMBEDDING_OUTPUT!r} output is {dim} wide: it was made with another model"
+                f"{output!r} output is {dim} wide: it was made with another model"
             )
         brands = data.get("brands")
         if not isinstance(brands, list) or not all(
@@ -642,6 +795,7 @@ class Gallery:
                 center=arrays.get("center"),
                 negatives=negatives,
                 target_fpr=numbers["calibration.target_fpr"],
+                kind=kind,
             )
         except InvalidArgumentError as exc:
             raise bad(str(exc).removeprefix("Gallery: ")) from exc
@@ -794,91 +948,171 @@ def gallery_file(files: Mapping[str, str]) -> str | None:
 # Glue for LogoClassifier (kept here so that classifier.py only delegates)
 
 
-def embedding_dim(session: Any) -> int | None:
-    """Width of the ONNX session's ``"embedding"`` output, or ``None`` when it has none."""
+def embedding_dim(session: Any, kind: str = PHOTO) -> int | None:
+    """Width of the ONNX output a gallery of ``kind`` reads, or ``None`` when there is none."""
+    name = CROP_FEATURES if kind == BOX_CROPS else EMBEDDING_OUTPUT
     for output in session.get_outputs():
-        if output.name == EMBEDDING_OUTPUT:
-            width = output.shape[-1] if output.shape else None
+        if output.name == name:
+            width = output.shape[1] if len(output.shape) > 1 else None
             if isinstance(width, int):
                 return width
             inputs = session.get_inputs()[0]
             size = [d if isinstance(d, int) else 1 for d in inputs.shape]
             x = np.zeros(size, dtype=np.float32)
-            result = session.run([EMBEDDING_OUTPUT], {inputs.name: x})[0]
-            return int(result.shape[-1]) if result.ndim == 2 else None
+            result = session.run([name], {inputs.name: x})[0]
+            return int(result.shape[1]) if result.ndim >= 2 else None
     return None
 
 
-def require_embedding_dim(session: Any, directory: Path) -> int:
-    """Like :func:`embedding_dim`, but raise when the model cannot embed photos.
+def require_embedding_dim(classifier: Any, kind: str) -> int:
+    """Like :func:`embedding_dim` for a classifier, but raise when it cannot embed ``kind``.
 
     Raises:
-        ModelFormatError: The ONNX model has no ``"embedding"`` output.
+        ModelFormatError: The model lacks the output (or, for ``"box_crops"``, the box head)
+            that a gallery of ``kind`` needs.
     """
-    dim = embedding_dim(session)
-    if dim is None:
+    directory = classifier.directory
+    if kind == BOX_CROPS and classifier.box_head is None:
         raise ModelFormatError(
-            f"the model in {directory} has no {EMBEDDING_OUTPUT!r} output, so it cannot match "
+            f"the gallery of the model in {directory} embeds box crops, which needs the "
+            f"model's box head, and it has none; restore {directory}/box_head.onnx (or train "
+            "one with logobrand train-boxes), or delete the gallery and add the brands again"
+        )
+    dim = embedding_dim(classifier.session, kind)
+    if dim is None:
+        output = CROP_FEATURES if kind == BOX_CROPS else EMBEDDING_OUTPUT
+        raise ModelFormatError(
+            f"the model in {directory} has no {output!r} output, so it cannot match "
             "few-shot brands; re-export it with an architecture that provides one "
             "(efficientnet_lite0, via save_model_dir)"
         )
     return dim
 
 
-def load_model_gallery(directory: Path, files: Mapping[str, str], session: Any) -> Gallery | None:
+def default_kind(classifier: Any) -> str:
+    """The embedding kind of a new gallery: ``"box_crops"`` with a box head, else ``"photo"``."""
+    outputs = {o.name for o in classifier.session.get_outputs()}
+    if classifier.box_head is not None and CROP_FEATURES in outputs:
+        return BOX_CROPS
+    return PHOTO
+
+
+def load_model_gallery(classifier: Any) -> Gallery | None:
     """Load the gallery a model directory's ``config.json`` names, checked against the model.
 
     Raises:
-        ModelFormatError: The gallery files are missing, corrupt, or of another width than
-            the model's embedding output (or the model has none).
+        ModelFormatError: The gallery files are missing, corrupt, or do not fit the model
+            (another width, or a kind the model cannot embed).
     """
-    name = gallery_file(files)
+    name = gallery_file(classifier.config.files)
     if name is None:
         return None
-    dim = require_embedding_dim(session, directory)
-    return Gallery.load(directory, name, dim=dim)
+    gallery = Gallery.load(classifier.directory, name)
+    dim = require_embedding_dim(classifier, gallery.kind)
+    if gallery.dim != dim:
+        output = CROP_FEATURES if gallery.kind == BOX_CROPS else EMBEDDING_OUTPUT
+        raise ModelFormatError(
+            f"{classifier.directory / name}: the gallery holds {gallery.dim}-wide embeddings "
+            f"but the model's {output!r} output is {dim} wide: it was made with another "
+            "model; delete the gallery (and its 'gallery' entry in config.json's files), then "
+            "add the brands again"
+        )
+    return gallery
+
+
+def forward_embeddings(
+    classifier: Any, batch: np.ndarray, kind: str, names: Sequence[str] = ()
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Run the model for a gallery of ``kind``: logits, raw embeddings and other outputs.
+
+    ``"photo"``: one run, the ``"embedding"`` output. ``"box_crops"``: the run also feeds the
+    box head; the :data:`CROP_BOXES` best boxes of each photo (fewer when the head finds
+    fewer; the best one repeated) are cut from ``batch`` (:func:`crop_boxes`) and run through
+    the model again; their ``features_s32`` maps are GeM-pooled (:func:`gem_pool`).
+
+    Args:
+        classifier: A :class:`~logobrand.inference.LogoClassifier`.
+        batch: ``(N, C, H, W)`` preprocessed float32 images.
+        kind: ``"photo"`` or ``"box_crops"``.
+        names: Other outputs of the first run to return.
+
+    Returns:
+        ``(logits (N, C), embeddings (N * views, D), [outputs named in names])``, float32.
+    """
+    session = classifier.session
+    input_name = session.get_inputs()[0].name
+    arr = np.ascontiguousarray(batch, dtype=np.float32)
+    if kind == PHOTO:
+        wanted = ["logits", *names, EMBEDDING_OUTPUT]
+        outs = [np.asarray(o, dtype=np.float32) for o in session.run(wanted, {input_name: arr})]
+        return outs[0], outs[-1], outs[1:-1]
+    from logobrand.inference.boxes import head_boxes
+
+    head = classifier.box_head
+    head_inputs = [i.name for i in head.get_inputs()]
+    wanted = ["logits", *names, *head_inputs]
+    outs = [np.asarray(o, dtype=np.float32) for o in session.run(wanted, {input_name: arr})]
+    features = outs[1 + len(names) :]
+    scores, ltrb = head.run(None, dict(zip(head_inputs, features, strict=True)))
+    maps = np.concatenate([scores, ltrb], axis=1).astype(np.float32)
+    boxes = []
+    for m in maps:
+        found = [b[:4] for b in head_boxes(m, (1, 1), threshold=1e-6, max_boxes=CROP_BOXES)]
+        boxes.append(found + found[:1] * (CROP_BOXES - len(found)))
+    crops = crop_boxes(arr, boxes)
+    crop_maps = session.run([CROP_FEATURES], {input_name: crops})[0]
+    return outs[0], gem_pool(crop_maps), outs[1 : 1 + len(names)]
 
 
 def run_with_gallery(
-    session: Any, input_name: str, batch: np.ndarray, gallery: Gallery | None
-) -> np.ndarray:
-    """Run the model: ``(N, C)`` logits, with the ``(N, B)`` gallery similarities appended."""
+    classifier: Any, batch: np.ndarray, gallery: Gallery | None, names: Sequence[str] = ()
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Decision rows (``(N, C)`` logits, the ``(N, B)`` gallery similarities appended when
+    the gallery has brands) and the outputs ``names`` of the same model run."""
     if gallery is None or len(gallery) == 0:
-        out = session.run(["logits"], {input_name: batch})[0]
-        return np.asarray(out, dtype=np.float32)
-    logits, emb = session.run(["logits", EMBEDDING_OUTPUT], {input_name: batch})
-    sims = gallery.similarities(np.asarray(emb, dtype=np.float32))
-    return np.concatenate([np.asarray(logits, dtype=np.float32), sims], axis=1)
+        session = classifier.session
+        wanted = ["logits", *names]
+        arr = np.ascontiguousarray(batch, dtype=np.float32)
+        outs = session.run(wanted, {session.get_inputs()[0].name: arr})
+        return np.asarray(outs[0], dtype=np.float32), [np.asarray(o, np.float32) for o in outs[1:]]
+    logits, emb, others = forward_embeddings(classifier, batch, gallery.kind, names)
+    return np.concatenate([logits, gallery.similarities(emb)], axis=1), others
 
 
-def embed_images(classifier: Any, images: Iterable[Any], *, batch_size: int = 32) -> np.ndarray:
+def embed_images(
+    classifier: Any, images: Iterable[Any], *, kind: str | None = None, batch_size: int = 32
+) -> np.ndarray:
     """Decode, preprocess and embed images with a classifier's model.
 
     Args:
         classifier: A :class:`~logobrand.inference.LogoClassifier`.
         images: Paths, URLs, bytes, PIL images or RGB arrays.
+        kind: ``"photo"`` or ``"box_crops"``; default: the classifier's gallery's kind, or
+            :func:`default_kind` when it has none.
         batch_size: Images per ONNX run.
 
     Returns:
-        ``(N, D)`` float32 raw embeddings, in input order.
+        ``(N * views, D)`` float32 raw embeddings, in input order (``views`` rows per image:
+        :data:`CROP_BOXES` for ``"box_crops"``, else 1).
 
     Raises:
-        ModelFormatError: The model has no ``"embedding"`` output.
+        ModelFormatError: The model cannot embed ``kind``.
         ImageDecodeError: An input cannot be decoded (the message names it; nothing is
             skipped silently).
-        InvalidArgumentError: ``batch_size`` < 1.
+        InvalidArgumentError: ``batch_size`` < 1 or an unknown ``kind``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    session = classifier.session
-    dim = require_embedding_dim(session, classifier.directory)
-    input_name = session.get_inputs()[0].name
+    if kind is None:
+        kind = gallery_of(classifier).kind
+    if kind not in KINDS:
+        raise InvalidArgumentError(f"kind must be one of {KINDS}, got {kind!r}")
+    dim = require_embedding_dim(classifier, kind)
     chunks: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 
     def flush() -> None:
-        batch = np.ascontiguousarray(np.stack(pending), dtype=np.float32)
-        chunks.append(np.asarray(session.run([EMBEDDING_OUTPUT], {input_name: batch})[0]))
+        chunks.append(forward_embeddings(classifier, np.stack(pending), kind)[1])
         pending.clear()
 
     for image in images:
@@ -893,11 +1127,12 @@ def embed_images(classifier: Any, images: Iterable[Any], *, batch_size: int = 32
 
 
 def gallery_of(classifier: Any) -> Gallery:
-    """The classifier's gallery, or an empty one of its embedding width."""
+    """The classifier's gallery, or an empty one of the kind and width its model gives."""
     gallery: Gallery | None = classifier.gallery
     if gallery is not None:
         return gallery
-    return Gallery.empty(require_embedding_dim(classifier.session, classifier.directory))
+    kind = default_kind(classifier)
+    return Gallery.empty(require_embedding_dim(classifier, kind), kind=kind)
 
 
 def add_brand(
@@ -916,13 +1151,17 @@ def add_brand(
             "wrap it in a list"
         )
     gallery = gallery_of(classifier)
-    embeddings = embed_images(classifier, images, batch_size=batch_size)
+    embeddings = embed_images(classifier, images, kind=gallery.kind, batch_size=batch_size)
     if embeddings.shape[0] == 0:
         raise InvalidArgumentError(f"no reference images given for brand {name!r}")
     return gallery.add(name, embeddings, replace=replace)
 
 
 __all__ = [
+    "BOX_CROPS",
+    "CROP_BOXES",
+    "CROP_FEATURES",
+    "CROP_MARGIN",
     "DEFAULT_TARGET_FPR",
     "DEFAULT_THRESHOLD",
     "EMBEDDING_OUTPUT",
@@ -930,16 +1169,23 @@ __all__ = [
     "GALLERY_FORMAT_VERSION",
     "GALLERY_JSON",
     "GALLERY_KEY",
+    "GEM_POWER",
+    "KINDS",
+    "PHOTO",
     "Gallery",
     "GalleryMatch",
     "add_brand",
     "brand_similarities",
     "check_brand_name",
+    "crop_boxes",
     "decide",
+    "default_kind",
     "embed_images",
     "embedding_dim",
+    "forward_embeddings",
     "gallery_file",
     "gallery_of",
+    "gem_pool",
     "load_model_gallery",
     "normalize_rows",
     "require_embedding_dim",
