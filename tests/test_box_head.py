@@ -322,6 +322,12 @@ def test_gallery_of_a_model_with_a_head_embeds_box_crops(boxes_model: Path, tmp_
     ]:
         assert got.brand == want.brand and got.score == pytest.approx(want.score, abs=1e-3)
         assert [k for k, _ in got.top_k] == [k for k, _ in want.top_k]
+    # the kind is chosen when the gallery is made: photo embeddings on request, one per photo
+    with pytest.raises(InvalidArgumentError, match="embeds 'box_crops', not 'photo'"):
+        clf.add_brand("blue-ish", green[:1], kind="photo")
+    fresh = LogoClassifier.from_pretrained(boxes_model, threads=1)
+    assert fresh.add_brand("green", green, kind="photo").kind == "photo"
+    assert fresh.embed(green[:2]).shape[0] == 2
     # the gallery needs the head: a copy without it is refused with what to do
     config = json.loads((tmp_path / "copy" / "config.json").read_text())
     del config["files"]["box_head"]

@@ -430,12 +430,16 @@ def test_cli_brands_add_list_remove(
     )
     assert main(["brands", "add", "zeta", str(photos / "0.png"), "--model", str(out)]) == 0
     capsys.readouterr()
+    crops = ["brands", "add", "x", str(photos), "--model", str(model_dir), "--embedding"]
+    assert main([*crops, "box_crops"]) == 2  # the tiny model has no box head
+    assert "needs the model's box head" in capsys.readouterr().err
     assert main(["brands", "list", "--model", str(out), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["gallery"] == [
         {"name": "acme", "references": 3},
         {"name": "zeta", "references": 1},
     ]
+    assert listed["embedding"] == "photo"  # the tiny model has no box head
     assert main(["brands", "remove", "acme", "--model", str(out)]) == 0
     assert main(["brands", "list", "--model", str(out)]) == 0
     text = capsys.readouterr().out
@@ -507,6 +511,10 @@ def test_cli_default_target_fpr_matches_the_library() -> None:
     from logobrand.inference.gallery import DEFAULT_TARGET_FPR
 
     assert CLI_DEFAULT == DEFAULT_TARGET_FPR
+    from logobrand.cli_brands import KINDS as CLI_KINDS
+    from logobrand.inference.gallery import KINDS
+
+    assert set(CLI_KINDS) == set(KINDS)
 
 
 @pytest.mark.torch

@@ -19,9 +19,9 @@ Embedding (``Gallery.kind``)
     (:func:`gem_pool`), is one embedding. A photo therefore has :data:`CROP_BOXES` embeddings
     (``Gallery.views``) and its similarity to a brand is the best of them. The logo fills the
     crop, so the scene around it weighs less than in the whole photo's embedding; this costs
-    one more model run on 3 crops per photo. ``"photo"`` (a model without a box head, and
-    galleries written by logobrand before 0.x): the model's ``"embedding"`` output of the whole
-    photo, one per photo.
+    one more model run on 3 crops per photo (about 4x the model time). ``"photo"`` (a model
+    without a box head, galleries of format 1, or on request): the model's ``"embedding"``
+    output of the whole photo, one per photo.
 
 Matching
     Embeddings are centred (minus the mean embedding of the calibration photos, when the
@@ -1126,12 +1126,24 @@ def embed_images(
     return np.concatenate(chunks).astype(np.float32)
 
 
-def gallery_of(classifier: Any) -> Gallery:
-    """The classifier's gallery, or an empty one of the kind and width its model gives."""
+def gallery_of(classifier: Any, kind: str | None = None) -> Gallery:
+    """The classifier's gallery, or an empty one of ``kind`` (default: :func:`default_kind`).
+
+    Raises:
+        InvalidArgumentError: ``kind`` is unknown, or differs from the existing gallery's.
+        ModelFormatError: The model cannot embed ``kind``.
+    """
+    if kind is not None and kind not in KINDS:
+        raise InvalidArgumentError(f"kind must be one of {KINDS}, got {kind!r}")
     gallery: Gallery | None = classifier.gallery
     if gallery is not None:
+        if kind is not None and kind != gallery.kind:
+            raise InvalidArgumentError(
+                f"the gallery embeds {gallery.kind!r}, not {kind!r}; remove its brands "
+                "(and its calibration: delete gallery.json and gallery.npz) to change the kind"
+            )
         return gallery
-    kind = default_kind(classifier)
+    kind = kind or default_kind(classifier)
     return Gallery.empty(require_embedding_dim(classifier, kind), kind=kind)
 
 
@@ -1142,6 +1154,7 @@ def add_brand(
     *,
     replace: bool = False,
     batch_size: int = 32,
+    kind: str | None = None,
 ) -> Gallery:
     """The classifier's gallery with ``name`` added from ``images`` (see ``add_brand``)."""
     check_brand_name(name, classifier.labels)
@@ -1150,7 +1163,7 @@ def add_brand(
             f"images must be a list of images, got a single {type(images).__name__}; "
             "wrap it in a list"
         )
-    gallery = gallery_of(classifier)
+    gallery = gallery_of(classifier, kind)
     embeddings = embed_images(classifier, images, kind=gallery.kind, batch_size=batch_size)
     if embeddings.shape[0] == 0:
         raise InvalidArgumentError(f"no reference images given for brand {name!r}")
