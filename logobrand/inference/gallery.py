@@ -1049,6 +1049,8 @@ def forward_embeddings(
     from logobrand.inference.boxes import head_boxes
 
     head = classifier.box_head
+    if head is None:
+        require_embedding_dim(classifier, BOX_CROPS)  # raises: says what to do
     head_inputs = [i.name for i in head.get_inputs()]
     wanted = ["logits", *names, *head_inputs]
     outs = [np.asarray(o, dtype=np.float32) for o in session.run(wanted, {input_name: arr})]
