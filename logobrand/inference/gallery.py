@@ -1052,10 +1052,10 @@ def forward_embeddings(
     if head is None:
         require_embedding_dim(classifier, BOX_CROPS)  # raises: says what to do
     head_inputs = [i.name for i in head.get_inputs()]
-    wanted = ["logits", *names, *head_inputs]
+    wanted = ["logits", *names, *(n for n in head_inputs if n not in names)]
     outs = [np.asarray(o, dtype=np.float32) for o in session.run(wanted, {input_name: arr})]
-    features = outs[1 + len(names) :]
-    scores, ltrb = head.run(None, dict(zip(head_inputs, features, strict=True)))
+    by_name = dict(zip(wanted, outs, strict=True))
+    scores, ltrb = head.run(None, {n: by_name[n] for n in head_inputs})
     maps = np.concatenate([scores, ltrb], axis=1).astype(np.float32)
     boxes = []
     for m in maps:
