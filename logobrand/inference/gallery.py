@@ -76,7 +76,7 @@ import itertools
 import math
 import os
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,9 @@ PHOTO = "photo"
 BOX_CROPS = "box_crops"
 KINDS = (PHOTO, BOX_CROPS)
 """Gallery embedding kinds (see the module docstring)."""
+
+KIND_OUTPUTS = {PHOTO: EMBEDDING_OUTPUT, BOX_CROPS: CROP_FEATURES}
+"""The ONNX output each kind reads."""
 
 CROP_BOXES = 3
 """Box-head boxes embedded per photo by a ``"box_crops"`` gallery."""
@@ -658,7 +661,7 @@ class Gallery:
             "format_version": GALLERY_FORMAT_VERSION,
             "embedding": {
                 "kind": self._kind,
-                "output": CROP_FEATURES if self._kind == BOX_CROPS else EMBEDDING_OUTPUT,
+                "output": KIND_OUTPUTS[self._kind],
                 "views": self.views,
                 "dim": self._dim,
                 "centered": (self._center is not None),
@@ -704,14 +707,16 @@ class Gallery:
         directory: str | os.PathLike[str],
         name: str = GALLERY_JSON,
         *,
-        dim: int | None = None,
+        dim: int | Callable[[str], int] | None = None,
     ) -> Gallery:
         """Read and validate a gallery written by :meth:`save`.
 
         Args:
             directory: The model directory.
             name: The ``gallery.json`` file name inside it.
-            dim: The model's embedding width; a gallery of another width is rejected.
+            dim: The model's embedding width, or a function of the gallery's kind that returns
+                it (or raises a ModelFormatError when the model cannot embed that kind); a
+                gallery of another width is rejected.
 
         Raises:
             ModelFormatError: A file is missing, corrupt or inconsistent (the message names
@@ -739,12 +744,14 @@ class Gallery:
         kind = embedding.get("kind", PHOTO) if version != 1 else PHOTO
         if kind not in KINDS:
             raise bad(f"field 'embedding.kind' must be one of {KINDS}, got {kind!r}")
-        output = CROP_FEATURES if kind == BOX_CROPS else EMBEDDING_OUTPUT
+        output = KIND_OUTPUTS[kind]
         stored_dim = embedding.get("dim")
         if isinstance(stored_dim, bool) or not isinstance(stored_dim, int) or stored_dim < 1:
             raise bad(f"field 'embedding.dim' must be a positive integer, got {stored_dim!r}")
         if embedding.get("output", output) != output:
             raise bad(f"field 'embedding.output' must be {output!r} for kind {kind!r}")
+        if callable(dim):
+            dim = dim(kind)
         if dim is not None and stored_dim != dim:
             raise bad(
                 f"the gallery holds {stored_dim}-wide embeddings but the model's "
@@ -950,7 +957,7 @@ def gallery_file(files: Mapping[str, str]) -> str | None:
 
 def embedding_dim(session: Any, kind: str = PHOTO) -> int | None:
     """Width of the ONNX output a gallery of ``kind`` reads, or ``None`` when there is none."""
-    name = CROP_FEATURES if kind == BOX_CROPS else EMBEDDING_OUTPUT
+    name = KIND_OUTPUTS[kind]
     for output in session.get_outputs():
         if output.name == name:
             width = output.shape[1] if len(output.shape) > 1 else None
@@ -980,9 +987,8 @@ def require_embedding_dim(classifier: Any, kind: str) -> int:
         )
     dim = embedding_dim(classifier.session, kind)
     if dim is None:
-        output = CROP_FEATURES if kind == BOX_CROPS else EMBEDDING_OUTPUT
         raise ModelFormatError(
-            f"the model in {directory} has no {output!r} output, so it cannot match "
+            f"the model in {directory} has no {KIND_OUTPUTS[kind]!r} output, so it cannot match "
             "few-shot brands; re-export it with an architecture that provides one "
             "(efficientnet_lite0, via save_model_dir)"
         )
@@ -1007,17 +1013,9 @@ def load_model_gallery(classifier: Any) -> Gallery | None:
     name = gallery_file(classifier.config.files)
     if name is None:
         return None
-    gallery = Gallery.load(classifier.directory, name)
-    dim = require_embedding_dim(classifier, gallery.kind)
-    if gallery.dim != dim:
-        output = CROP_FEATURES if gallery.kind == BOX_CROPS else EMBEDDING_OUTPUT
-        raise ModelFormatError(
-            f"{classifier.directory / name}: the gallery holds {gallery.dim}-wide embeddings "
-            f"but the model's {output!r} output is {dim} wide: it was made with another "
-            "model; delete the gallery (and its 'gallery' entry in config.json's files), then "
-            "add the brands again"
-        )
-    return gallery
+    return Gallery.load(
+        classifier.directory, name, dim=lambda kind: require_embedding_dim(classifier, kind)
+    )
 
 
 def forward_embeddings(
@@ -1186,6 +1184,7 @@ __all__ = [
     "GALLERY_KEY",
     "GEM_POWER",
     "KINDS",
+    "KIND_OUTPUTS",
     "PHOTO",
     "Gallery",
     "GalleryMatch",
