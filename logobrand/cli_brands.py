@@ -28,6 +28,9 @@ DEFAULT_TARGET_FPR = 0.01
 """Same as ``logobrand.inference.gallery.DEFAULT_TARGET_FPR`` (not imported: ``logobrand
 --help`` must not load ONNX Runtime; a test checks that both agree)."""
 
+MIN_WHITEN_PHOTOS = 200
+"""Same as ``logobrand.inference.gallery.MIN_WHITEN_PHOTOS`` (not imported, as above)."""
+
 KINDS = ("box_crops", "photo")
 """Same as ``logobrand.inference.gallery.KINDS`` (not imported, as above; a test checks)."""
 
@@ -120,11 +123,21 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     clf = _load(args)
     paths = list(_image_paths(args.negatives))
-    gallery = clf.calibrate_gallery(paths, target_fpr=args.target_fpr, kind=args.embedding)
+    gallery = clf.calibrate_gallery(
+        paths, target_fpr=args.target_fpr, kind=args.embedding, whiten=args.whiten
+    )
     where = _write(clf, args)
+    whitening = (
+        f"; whitened to {gallery.whitened_dims} dimensions, fitted on "
+        f"{len(paths) - gallery.num_negatives} of the photos, threshold set on the other "
+        f"{gallery.num_negatives}"
+        if gallery.whitened_dims
+        else ""
+    )
     print(
         f"calibrated the gallery of {where} on {len(paths)} photos: threshold "
-        f"{gallery.threshold:.3f} (at most {args.target_fpr:g} of them match a gallery brand)"
+        f"{gallery.threshold:.3f} (at most {args.target_fpr:g} of them match a gallery "
+        f"brand){whitening}"
     )
     return 0
 
@@ -226,6 +239,12 @@ def add_brands_parser(sub: Any) -> None:
         type=_fraction,
         default=DEFAULT_TARGET_FPR,
         help=f"share allowed to match a gallery brand [{DEFAULT_TARGET_FPR}]",
+    )
+    q.add_argument(
+        "--no-whiten",
+        dest="whiten",
+        action="store_false",
+        help=f"do not whiten the embeddings (done with {MIN_WHITEN_PHOTOS} photos or more)",
     )
     embedding(q)
     common(q, True)

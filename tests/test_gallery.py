@@ -22,10 +22,12 @@ from logobrand.inference.gallery import (
     CROP_BOXES,
     GALLERY_ARRAYS,
     GALLERY_JSON,
+    MIN_WHITEN_PHOTOS,
     Gallery,
     brand_similarities,
     crop_boxes,
     decide,
+    fit_whitening,
     gem_pool,
     normalize_rows,
     threshold_for_fpr,
@@ -208,6 +210,105 @@ def test_gallery_of_another_width_is_rejected(tmp_path: Path) -> None:
         Gallery.load(folder, dim=16)
 
 
+# -- whitening ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 12), st.floats(0.01, 1.0))
+def test_whitening_decorrelates_and_bounds_the_variances(
+    seed: int, dims: int, shrink: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    scales = rng.uniform(0.1, 10.0, 12)
+    x = rng.standard_normal((200, 12)) * scales + rng.normal(size=12)
+    center, projection = fit_whitening(x, dims=dims, shrink=shrink)
+    assert projection.shape == (12, dims)
+    np.testing.assert_allclose(center, x.mean(axis=0), rtol=1e-5, atol=1e-5)
+    z = (x - center) @ projection
+    cov = z.T @ z / len(z)
+    off_diagonal = cov - np.diag(np.diag(cov))
+    assert np.abs(off_diagonal).max() < 1e-3  # the kept axes are uncorrelated
+    # each variance becomes v / (v + shrink * mean v): below 1, larger for stronger axes
+    assert np.all(np.diag(cov) < 1.0) and np.all(np.diag(cov) > 0.0)
+    assert np.all(np.diff(np.diag(cov)) <= 1e-4)
+
+
+def test_whitening_keeps_at_most_half_the_photos_as_dimensions() -> None:
+    x = np.random.default_rng(0).standard_normal((10, 8))
+    assert fit_whitening(x, dims=512)[1].shape == (8, 5)
+    with pytest.raises(InvalidArgumentError, match="N >= 2"):
+        fit_whitening(x[:1])
+    with pytest.raises(InvalidArgumentError, match="shrink"):
+        fit_whitening(x, shrink=0.0)
+
+
+def _nuisance_photos(rng: np.random.Generator, n: int, brand: np.ndarray | None) -> np.ndarray:
+    """16-D embeddings: a strong scene component shared by every photo on axes 0-3, weak noise
+    elsewhere, and the brand's direction (a weak one) when given."""
+    x = rng.standard_normal((n, 16)) * 0.3
+    x[:, :4] += rng.standard_normal((n, 4)) * 5.0 + 3.0
+    return x if brand is None else x + brand
+
+
+def test_whitened_calibration_matches_weak_logo_signals_and_holds_out_its_threshold_half() -> None:
+    rng = np.random.default_rng(11)
+    brands = {"acme": np.eye(16)[8] * 2.0, "zeta": np.eye(16)[9] * 2.0}
+    gallery = Gallery.empty(16)
+    for name, direction in brands.items():
+        gallery = gallery.add(name, _nuisance_photos(rng, 5, direction))
+    negatives = _nuisance_photos(rng, 400, None)
+    queries = {name: _nuisance_photos(rng, 60, d) for name, d in brands.items()}
+
+    def accuracy(g: Gallery) -> float:
+        right = [
+            np.mean(np.array(g.brands)[g.similarities(q).argmax(axis=1)] == name)
+            for name, q in queries.items()
+        ]
+        return float(np.mean(right))
+
+    plain = gallery.calibrate(negatives, whiten=False)
+    white = gallery.calibrate(negatives)
+    assert plain.whitened_dims == 0 and plain.num_negatives == 400
+    assert white.whitened_dims == 16 and white.num_negatives == 200  # the other half fitted it
+    assert accuracy(white) >= 0.95 and accuracy(plain) <= 0.7  # centring alone: near chance
+    kept = white._negatives  # the threshold half; the whitening was fitted on the other half
+    assert kept is not None
+    in_kept = np.array(
+        [np.any(np.all(np.isclose(kept, row, atol=1e-5), axis=1)) for row in negatives]
+    )
+    assert in_kept.sum() == 200
+    np.testing.assert_allclose(white._center, negatives[~in_kept].mean(axis=0), atol=1e-4)
+    best = white.similarities(kept).max(axis=1)
+    assert np.mean(best >= white.threshold) <= white.target_fpr
+    assert "whitened to 16 dimensions" in repr(white)
+    with pytest.raises(InvalidArgumentError, match="needs center=True"):
+        gallery.calibrate(negatives, center=False)
+    few = gallery.calibrate(negatives[: MIN_WHITEN_PHOTOS - 1])
+    assert few.whitened_dims == 0 and few.num_negatives == MIN_WHITEN_PHOTOS - 1
+
+
+def test_whitened_gallery_round_trip_and_damage(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    g = Gallery.empty(8).add("x", rng.random((2, 8))).calibrate(rng.random((MIN_WHITEN_PHOTOS, 8)))
+    assert g.whitened_dims == 8
+    g.save(tmp_path)
+    data = json.loads((tmp_path / GALLERY_JSON).read_text())
+    assert data["format_version"] == 3 and data["embedding"]["whitened_dims"] == 8
+    loaded = Gallery.load(tmp_path, dim=8)
+    assert loaded.whitened_dims == 8 and loaded.num_negatives == MIN_WHITEN_PHOTOS // 2
+    assert loaded.threshold == pytest.approx(g.threshold)
+    q = rng.random((4, 8))
+    np.testing.assert_allclose(loaded.similarities(q), g.similarities(q), atol=5e-3)
+    data["embedding"]["whitened_dims"] = 0
+    (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
+    with pytest.raises(ModelFormatError, match="whitened_dims"):
+        Gallery.load(tmp_path, dim=8)
+    with pytest.raises(InvalidArgumentError, match="projection must be"):
+        Gallery(8, center=np.zeros(8), projection=np.zeros((4, 2)))
+    with pytest.raises(InvalidArgumentError, match="needs a center"):
+        Gallery(8, projection=np.eye(8))
+
+
 # -- box-crop galleries: several embeddings per photo -------------------------------------------
 
 
@@ -238,7 +339,7 @@ def test_box_crop_gallery_round_trip_and_version_1_files(tmp_path: Path) -> None
     g = Gallery.empty(4, kind=BOX_CROPS).add("x", rng.random((2 * CROP_BOXES, 4)))
     g.save(tmp_path)
     data = json.loads((tmp_path / GALLERY_JSON).read_text())
-    assert data["format_version"] == 2
+    assert data["format_version"] == 3
     assert data["embedding"]["kind"] == BOX_CROPS and data["embedding"]["views"] == CROP_BOXES
     assert data["brands"] == [{"name": "x", "references": 2}]
     loaded = Gallery.load(tmp_path)
@@ -254,7 +355,7 @@ def test_box_crop_gallery_round_trip_and_version_1_files(tmp_path: Path) -> None
     (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
     old = Gallery.load(tmp_path)
     assert old.kind == "photo" and old.counts == (3,)
-    data["format_version"] = 3
+    data["format_version"] = 4
     (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
     with pytest.raises(ModelFormatError, match="upgrade logobrand"):
         Gallery.load(tmp_path)
@@ -450,6 +551,34 @@ def test_cli_brands_add_list_remove(
 
 
 @pytest.mark.torch
+def test_cli_brands_calibrate_whitens_with_enough_photos(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from logobrand.cli import main
+    from logobrand.inference import LogoClassifier
+
+    negatives = tmp_path / "negatives"
+    negatives.mkdir()
+    for i, image in enumerate(_images(MIN_WHITEN_PHOTOS, seed=9)):
+        cv2.imwrite(str(negatives / f"{i:03d}.png"), image[..., ::-1])
+    calibrate = ["brands", "calibrate", str(negatives), "--model", str(model_dir)]
+    assert main([*calibrate, "--no-whiten"]) == 0
+    assert "whitened" not in capsys.readouterr().out
+    gallery = LogoClassifier.from_pretrained(model_dir).gallery
+    assert gallery is not None and gallery.num_negatives == MIN_WHITEN_PHOTOS
+    assert gallery.whitened_dims == 0
+    assert main(calibrate) == 0
+    half = MIN_WHITEN_PHOTOS // 2
+    assert f"fitted on {half} of the photos, threshold set on the other {half}" in (
+        capsys.readouterr().out
+    )
+    gallery = LogoClassifier.from_pretrained(model_dir).gallery
+    assert gallery is not None and gallery.num_negatives == half and gallery.whitened_dims > 0
+
+
+@pytest.mark.torch
 def test_model_without_embedding_output_cannot_add_brands(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from logobrand.inference import LogoClassifier, ModelConfig, save_model_dir
@@ -515,6 +644,10 @@ def test_cli_default_target_fpr_matches_the_library() -> None:
     from logobrand.inference.gallery import KINDS
 
     assert set(CLI_KINDS) == set(KINDS)
+    from logobrand.cli_brands import MIN_WHITEN_PHOTOS as CLI_MIN_WHITEN
+    from logobrand.inference.gallery import MIN_WHITEN_PHOTOS
+
+    assert CLI_MIN_WHITEN == MIN_WHITEN_PHOTOS
 
 
 @pytest.mark.torch

@@ -623,19 +623,25 @@ class LogoClassifier:
         target_fpr: float | None = None,
         save: bool = False,
         kind: str | None = None,
+        whiten: bool = True,
     ) -> Gallery:
         """Calibrate the gallery threshold on held-out photos showing no gallery brand.
 
         Use no-logo photos and photos of the trained brands that were not used to train or
         test the model; their embeddings are kept so that later :meth:`add_brand` calls
-        recompute the threshold.
+        recompute the threshold. With at least
+        :data:`~logobrand.inference.gallery.MIN_WHITEN_PHOTOS` photos, half of them fit a
+        whitening of the embeddings and the other half sets the threshold
+        (:meth:`Gallery.calibrate <logobrand.inference.gallery.Gallery.calibrate>`).
 
         Args:
-            negatives: The held-out photos (at least 20).
+            negatives: The held-out photos (at least 20; 400 or more for whitening at its
+                best).
             target_fpr: Largest share of them allowed to match a gallery brand
                 (default: :data:`~logobrand.inference.gallery.DEFAULT_TARGET_FPR`).
             save: Also rewrite the model directory.
             kind: The embedding of a new gallery (as in :meth:`add_brand`).
+            whiten: Whiten the embeddings when there are enough photos.
 
         Returns:
             The calibrated gallery.
@@ -645,7 +651,7 @@ class LogoClassifier:
         fpr = DEFAULT_TARGET_FPR if target_fpr is None else target_fpr
         gallery = gallery_of(self, kind)
         embeddings = embed_images(self, negatives, kind=gallery.kind)
-        self._gallery = gallery.calibrate(embeddings, target_fpr=fpr)
+        self._gallery = gallery.calibrate(embeddings, target_fpr=fpr, whiten=whiten)
         if save:
             self.save_pretrained(self._directory)
         return self._gallery
