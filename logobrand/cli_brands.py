@@ -132,7 +132,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"{len(paths) - gallery.num_negatives} of the photos, threshold set on the other "
         f"{gallery.num_negatives}"
         if gallery.whitened_dims
-        else ""
+        else (
+            f"; not whitened: that needs {MIN_WHITEN_PHOTOS} photos or more"
+            if args.whiten
+            else ""
+        )
     )
     print(
         f"calibrated the gallery of {where} on {len(paths)} photos: threshold "

@@ -566,6 +566,9 @@ def test_cli_brands_calibrate_whitens_with_enough_photos(
     calibrate = ["brands", "calibrate", str(negatives), "--model", str(model_dir)]
     assert main([*calibrate, "--no-whiten"]) == 0
     assert "whitened" not in capsys.readouterr().out
+    few = ["brands", "calibrate", *sorted(str(p) for p in negatives.iterdir())[:30]]
+    assert main([*few, "--model", str(model_dir), "--out", str(tmp_path / "few")]) == 0
+    assert f"not whitened: that needs {MIN_WHITEN_PHOTOS} photos" in capsys.readouterr().out
     gallery = LogoClassifier.from_pretrained(model_dir).gallery
     assert gallery is not None and gallery.num_negatives == MIN_WHITEN_PHOTOS
     assert gallery.whitened_dims == 0
