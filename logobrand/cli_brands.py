@@ -133,9 +133,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         f"{gallery.num_negatives}"
         if gallery.whitened_dims
         else (
-            f"; not whitened: that needs {MIN_WHITEN_PHOTOS} photos or more"
-            if args.whiten
-            else ""
+            f"; not whitened: that needs {MIN_WHITEN_PHOTOS} photos or more" if args.whiten else ""
         )
     )
     print(
