@@ -18,7 +18,9 @@ Rows (each over the same photos, same model, ONNX batch size 4, the library defa
   action to the end of the write, on a started session: Python worker start, imports and
   model loads are inside the time; the JVM start is not (it is the "engine start" column).
 * Spark ``local[2]``, binaryFile: the same photos read with ``spark.read.format("binaryFile")``
-  and predicted from the ``content`` column.
+  and predicted from the ``content`` column, with ``spark.sql.files.openCostInBytes=16k`` and
+  ``spark.sql.files.maxPartitionBytes=16m`` (about 200 photos per partition instead of about
+  30; each task has a fixed cost; see docs/scaling.rst).
 * Ray Data, N actors, paths: ``ray.init(num_cpus=N)``, ``ray.data.from_items`` of paths,
   ``map_batches(LogoPredictor, compute=ActorPoolStrategy(size=N), num_cpus=1,
   batch_size=128)`` (what ``predict_dataset`` does, with a subclass that also reports each
@@ -82,6 +84,11 @@ RAY_ROWS_PER_CALL = 128
 
 # The settings docs/scaling.rst recommends for small executors (measured there).
 SPARK_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# binaryFile partitions of about 200 photos instead of about 30 (docs/scaling.rst, "Partitions")
+SPARK_FILE_PARTITIONS = {
+    "spark.sql.files.openCostInBytes": str(16 << 10),
+    "spark.sql.files.maxPartitionBytes": str(16 << 20),
+}
 
 ROWS: dict[str, dict[str, Any]] = {
     "batch1": {"kind": "batch", "cores": 1, "name": "predict_batch, 1 core"},
@@ -163,6 +170,7 @@ def _child_spark(job: dict[str, Any]) -> dict[str, Any]:
         .config("spark.pyspark.driver.python", sys.executable)
         # the JVM's JIT compiler threads share the pinned cores: C1 only halves the start-up
         .config("spark.driver.extraJavaOptions", SPARK_JAVA_OPTIONS)
+        .config(map=SPARK_FILE_PARTITIONS)
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
