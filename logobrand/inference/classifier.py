@@ -635,8 +635,8 @@ class LogoClassifier:
         (:meth:`Gallery.calibrate <logobrand.inference.gallery.Gallery.calibrate>`).
 
         Args:
-            negatives: The held-out photos (at least 20; 400 or more for whitening at its
-                best).
+            negatives: The held-out photos (at least 20; 300 or more to whiten well, see
+                ``docs/fewshot.rst``).
             target_fpr: Largest share of them allowed to match a gallery brand
                 (default: :data:`~logobrand.inference.gallery.DEFAULT_TARGET_FPR`).
             save: Also rewrite the model directory.

@@ -688,11 +688,11 @@ class Gallery:
             negatives: ``(M * views, D)`` raw embeddings of the held-out photos.
             target_fpr: Largest share of negatives allowed to match a gallery brand.
             center: Subtract the negatives' mean embedding before normalising.
-            whiten: Whiten when there are enough photos (needs ``center``).
+            whiten: Whiten when there are enough photos (whitening centres too, so
+                ``center=False`` means neither).
 
         Raises:
-            InvalidArgumentError: Fewer than 20 negatives, ``whiten`` without ``center``, or
-                bad shapes or numbers.
+            InvalidArgumentError: Fewer than 20 negatives, or bad shapes or numbers.
         """
         neg = _check_matrix("negatives", np.asarray(negatives, dtype=np.float32), self._dim)
         if neg.shape[0] < 20 * self.views:
@@ -701,12 +701,10 @@ class Gallery:
                 "; pass held-out photos without the gallery brands (no-logo and trained-brand "
                 "photos)"
             )
-        if whiten and not center:
-            raise InvalidArgumentError("whiten=True needs center=True (or pass whiten=False)")
         middle: np.ndarray | None = neg.mean(axis=0) if center else None
         projection = None
         photos = neg.shape[0] // self.views
-        if whiten and photos >= MIN_WHITEN_PHOTOS:
+        if center and whiten and photos >= MIN_WHITEN_PHOTOS:
             order = np.random.default_rng(0).permutation(photos)
             rows = neg.reshape(photos, self.views, self._dim)
             fit = rows[order[: photos // 2]].reshape(-1, self._dim)
