@@ -454,6 +454,16 @@ def _images(n: int, seed: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(n)]
 
 
+def _png_folder(folder: Path, images: list[np.ndarray]) -> Path:
+    """Write RGB ``images`` as ``000.png``, ``001.png``, ... into a new ``folder``."""
+    import cv2
+
+    folder.mkdir()
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image[..., ::-1])
+    return folder
+
+
 @pytest.mark.torch
 def test_add_remove_and_persist_round_trip(model_dir: Path, tmp_path: Path) -> None:
     from logobrand.inference import LogoClassifier
@@ -516,20 +526,15 @@ def test_gallery_files_validated_on_load(model_dir: Path) -> None:
 def test_cli_brands_add_list_remove(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import cv2
-
     from logobrand.cli import main
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i, image in enumerate(_images(3, seed=7)):
-        cv2.imwrite(str(photos / f"{i}.png"), image[..., ::-1])
+    photos = _png_folder(tmp_path / "photos", _images(3, seed=7))
     out = tmp_path / "out"
     assert (
         main(["brands", "add", "acme", str(photos), "--model", str(model_dir), "--out", str(out)])
         == 0
     )
-    assert main(["brands", "add", "zeta", str(photos / "0.png"), "--model", str(out)]) == 0
+    assert main(["brands", "add", "zeta", str(photos / "000.png"), "--model", str(out)]) == 0
     capsys.readouterr()
     crops = ["brands", "add", "x", str(photos), "--model", str(model_dir), "--embedding"]
     assert main([*crops, "box_crops"]) == 2  # the tiny model has no box head
@@ -554,15 +559,10 @@ def test_cli_brands_add_list_remove(
 def test_cli_brands_calibrate_whitens_with_enough_photos(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import cv2
-
     from logobrand.cli import main
     from logobrand.inference import LogoClassifier
 
-    negatives = tmp_path / "negatives"
-    negatives.mkdir()
-    for i, image in enumerate(_images(MIN_WHITEN_PHOTOS, seed=9)):
-        cv2.imwrite(str(negatives / f"{i:03d}.png"), image[..., ::-1])
+    negatives = _png_folder(tmp_path / "negatives", _images(MIN_WHITEN_PHOTOS, seed=9))
     calibrate = ["brands", "calibrate", str(negatives), "--model", str(model_dir)]
     assert main([*calibrate, "--no-whiten"]) == 0
     assert "whitened" not in capsys.readouterr().out

@@ -701,8 +701,8 @@ class Gallery:
                 "; pass held-out photos without the gallery brands (no-logo and trained-brand "
                 "photos)"
             )
-        middle: np.ndarray | None = neg.mean(axis=0) if center else None
-        projection = None
+        middle: np.ndarray | None = None
+        projection: np.ndarray | None = None
         photos = neg.shape[0] // self.views
         if center and whiten and photos >= MIN_WHITEN_PHOTOS:
             order = np.random.default_rng(0).permutation(photos)
@@ -710,6 +710,8 @@ class Gallery:
             fit = rows[order[: photos // 2]].reshape(-1, self._dim)
             neg = rows[np.sort(order[photos // 2 :])].reshape(-1, self._dim)
             middle, projection = fit_whitening(fit)
+        elif center:
+            middle = neg.mean(axis=0)
         return Gallery(
             self._dim,
             brands=self._brands,
