@@ -29,6 +29,7 @@ from logobrand.inference.gallery import (
     decide,
     fit_whitening,
     gem_pool,
+    matmul_one_thread,
     normalize_rows,
     threshold_for_fpr,
 )
@@ -57,6 +58,28 @@ def test_brand_similarities_match_brute_force() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(brand_similarities(queries, refs), queries @ refs.T, atol=1e-6)
     assert brand_similarities(queries, refs[:0]).shape == (5, 0)
+
+
+def test_matmul_one_thread_limits_blas_only_during_the_product() -> None:
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    before = [lib["num_threads"] for lib in controller.info() if lib["user_api"] == "blas"]
+    seen: list[list[int]] = []
+
+    class SpyArray(np.ndarray):
+        def __matmul__(self, other: object) -> np.ndarray:  # type: ignore[override]
+            infos = ThreadpoolController().info()
+            seen.append([lib["num_threads"] for lib in infos if lib["user_api"] == "blas"])
+            return np.asarray(self) @ other  # type: ignore[no-any-return]
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((6, 40), np.float32), rng.random((40, 7), np.float32)
+    got = matmul_one_thread(a.view(SpyArray), b)
+    np.testing.assert_allclose(got, a @ b, rtol=1e-6)
+    assert seen and all(n == 1 for n in seen[0])  # one thread inside the product
+    after = [lib["num_threads"] for lib in controller.info() if lib["user_api"] == "blas"]
+    assert after == before  # and the process's setting is back afterwards
 
 
 @pytest.mark.parametrize("reduce", ["mean", "max"])
