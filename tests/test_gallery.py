@@ -184,7 +184,10 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     q = np.random.default_rng(4).random((3, 8))
     np.testing.assert_allclose(loaded.similarities(q), g.similarities(q), atol=2e-3)  # float16
     data = json.loads((folder / GALLERY_JSON).read_text())
-    assert data["brands"] == [{"name": "x", "references": 2}, {"name": "y", "references": 1}]
+    assert data["brands"] == [
+        {"name": "x", "references": 2, "texts": []},
+        {"name": "y", "references": 1, "texts": []},
+    ]
     with np.load(folder / GALLERY_ARRAYS, allow_pickle=False) as npz:
         assert set(npz.files) == {"references", "center", "negatives"}
 
@@ -316,7 +319,7 @@ def test_whitened_gallery_round_trip_and_damage(tmp_path: Path) -> None:
     assert g.whitened_dims == 8
     g.save(tmp_path)
     data = json.loads((tmp_path / GALLERY_JSON).read_text())
-    assert data["format_version"] == 3 and data["embedding"]["whitened_dims"] == 8
+    assert data["format_version"] == 4 and data["embedding"]["whitened_dims"] == 8
     loaded = Gallery.load(tmp_path, dim=8)
     assert loaded.whitened_dims == 8 and loaded.num_negatives == MIN_WHITEN_PHOTOS // 2
     assert loaded.threshold == pytest.approx(g.threshold)
@@ -362,9 +365,9 @@ def test_box_crop_gallery_round_trip_and_version_1_files(tmp_path: Path) -> None
     g = Gallery.empty(4, kind=BOX_CROPS).add("x", rng.random((2 * CROP_BOXES, 4)))
     g.save(tmp_path)
     data = json.loads((tmp_path / GALLERY_JSON).read_text())
-    assert data["format_version"] == 3
+    assert data["format_version"] == 4
     assert data["embedding"]["kind"] == BOX_CROPS and data["embedding"]["views"] == CROP_BOXES
-    assert data["brands"] == [{"name": "x", "references": 2}]
+    assert data["brands"] == [{"name": "x", "references": 2, "texts": []}]
     loaded = Gallery.load(tmp_path)
     assert loaded.kind == BOX_CROPS and loaded.counts == (2,)
     q = rng.random((2 * CROP_BOXES, 4))
@@ -378,7 +381,7 @@ def test_box_crop_gallery_round_trip_and_version_1_files(tmp_path: Path) -> None
     (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
     old = Gallery.load(tmp_path)
     assert old.kind == "photo" and old.counts == (3,)
-    data["format_version"] = 4
+    data["format_version"] = 5
     (tmp_path / GALLERY_JSON).write_text(json.dumps(data))
     with pytest.raises(ModelFormatError, match="upgrade logobrand"):
         Gallery.load(tmp_path)

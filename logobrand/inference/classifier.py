@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from logobrand.inference.onnx import (
 )
 from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import Failure, Prediction, make_prediction
+from logobrand.inference.text import TextReader
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import preprocess
 
@@ -100,6 +101,8 @@ class LogoClassifier:
         outputs = [o.name for o in session.get_outputs()]
         self._output_name = "logits" if "logits" in outputs else outputs[0]
         self._draft_size: int | None = draft_size(config.preprocessing)
+        self._threads: int | None = None  # ONNX Runtime threads asked for (None: all cores)
+        self._text_reader: TextReader | None = None  # made on first use (gallery texts)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class LogoClassifier:
         from logobrand.inference.gallery import load_model_gallery
 
         classifier = cls(session, config, directory, None, box_head)
+        classifier._threads = threads
         classifier._gallery = load_model_gallery(classifier)
         return classifier
 
@@ -320,7 +324,9 @@ class LogoClassifier:
         if threshold is not None:
             changes["threshold"] = threshold
         config = dataclasses.replace(self._config, **changes)
-        return LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
+        copy = LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
+        copy._threads = self._threads
+        return copy
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -529,6 +535,14 @@ class LogoClassifier:
     # -- few-shot brands (logic in logobrand.inference.gallery) --------------------------------
 
     @property
+    def text_reader(self) -> TextReader:
+        """The OCR reader of gallery brands' texts (made on first use, with the same number
+        of threads as the model; needs the ``ocr`` extra)."""
+        if self._text_reader is None:
+            self._text_reader = TextReader(threads=self._threads)
+        return self._text_reader
+
+    @property
     def gallery(self) -> Gallery | None:
         """The few-shot brands added with :meth:`add_brand` (``None`` when there are none)."""
         return self._gallery
@@ -561,6 +575,7 @@ class LogoClassifier:
         save: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
         kind: str | None = None,
+        texts: Sequence[str] | None = None,
     ) -> Gallery:
         """Teach the classifier a new brand from a few reference images, without training.
 
@@ -581,6 +596,11 @@ class LogoClassifier:
                 head: more accurate, about 4x the model time per photo) or ``"photo"``
                 (see :mod:`logobrand.inference.gallery`). ``None`` keeps the existing
                 gallery's kind.
+            texts: Texts printed in the brand's logo, e.g. ``["yahoo"]``: a photo in which
+                one of them is read (OCR, the ``ocr`` extra; about 50 ms per photo the
+                classifier is unsure of) is reported as this brand
+                (:mod:`logobrand.inference.text`). ``None`` keeps the brand's texts (none for
+                a new brand); ``[]`` removes them.
 
         Returns:
             The new gallery.
@@ -590,14 +610,17 @@ class LogoClassifier:
                 existing gallery's.
             ModelFormatError: The model has no ``"embedding"`` output.
             ImageDecodeError: An image cannot be decoded (nothing is added).
+            MissingExtraError: ``texts`` without the ``ocr`` extra (nothing is added).
 
         Example:
-            >>> # clf.add_brand("nike", ["nike1.jpg", "nike2.jpg"], save=True)
+            >>> # clf.add_brand("yahoo", ["yahoo1.jpg", "yahoo2.jpg"], texts=["yahoo"])
         """
         from logobrand.inference.gallery import add_brand
 
+        if texts:
+            self.text_reader  # noqa: B018 - fails now, before any work, without the extra
         self._gallery = add_brand(
-            self, name, images, replace=replace, batch_size=batch_size, kind=kind
+            self, name, images, replace=replace, batch_size=batch_size, kind=kind, texts=texts
         )
         if save:
             self.save_pretrained(self._directory)
@@ -669,13 +692,15 @@ class LogoClassifier:
         self, logits: np.ndarray, source: str, top_k: int, gallery: Gallery | None = None
     ) -> Prediction:
         cfg = self._config
-        if gallery is not None and len(gallery) > 0:  # row = logits + gallery similarities
-            n = len(cfg.labels)
+        if gallery is not None and len(gallery) > 0:
+            # row = logits + gallery similarities (+ texts read, when the gallery reads text)
+            n, b = len(cfg.labels), len(gallery)
             return gallery_decide(
                 logits[:n],
-                logits[n:],
+                logits[n : n + b],
                 cfg.labels,
                 gallery,
+                texts_read=logits[n + b :] if gallery.reads_text else None,
                 temperature=cfg.temperature,
                 threshold=cfg.threshold,
                 top_k=top_k,

@@ -37,9 +37,13 @@ Decision rule (:func:`decide`)
        (:func:`~logobrand.inference.prediction.make_prediction`) picks the best trained brand
        ``b``; if ``p(b) >= threshold`` the answer is ``b`` (a confident trained-class decision
        is never overridden by the gallery).
-    2. Otherwise the classifier abstains; the best gallery brand ``g`` is the answer when its
+    2. Otherwise the classifier abstains. When the photo shows one of the texts of some
+       gallery brands (brands added with ``texts``, read by OCR: :mod:`logobrand.inference.text`),
+       the answer is the one of those brands with the highest similarity, with ``score`` =
+       the confidence of the text read.
+    3. Otherwise the best gallery brand ``g`` is the answer when its
        similarity ``s(g) >= gallery.threshold``, with ``score = s(g)``.
-    3. Otherwise: no logo (``brand=None``, the classifier's no-logo score).
+    4. Otherwise: no logo (``brand=None``, the classifier's no-logo score).
 
 Open-set calibration
     ``gallery.threshold`` is chosen on *held-out* photos that show none of the gallery brands
@@ -63,7 +67,7 @@ Files (``config.json`` ``files["gallery"] = "gallery.json"``)::
 
     gallery.json   format_version, embedding kind + output + views + dim + centred + whitened
                    dimensions, reduce, threshold, calibration summary, brands (name, number
-                   of reference images), arrays file name
+                   of reference images, texts), arrays file name
     gallery.npz    numpy arrays (read with allow_pickle=False): "references" (R, D) float16
                    raw embeddings grouped by brand (``views`` rows per image), optional
                    "negatives" (M, D) float16, "center" (D,) float32 and "projection"
@@ -98,10 +102,11 @@ from logobrand._io import atomic_write_bytes, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.config import read_json_file
 from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
+from logobrand.inference.text import text_key, text_scores
 
-GALLERY_FORMAT_VERSION = 3
-"""The ``format_version`` of ``gallery.json`` (versions 1, whole-photo embeddings only, and 2,
-without whitening, are read too)."""
+GALLERY_FORMAT_VERSION = 4
+"""The ``format_version`` of ``gallery.json`` (versions 1, whole-photo embeddings only, 2,
+without whitening, and 3, without brand texts, are read too)."""
 
 GALLERY_KEY = "gallery"
 """The key of the gallery in ``config.json``'s ``files``."""
@@ -400,6 +405,8 @@ class Gallery:
             change, or ``None``.
         target_fpr: The share of negatives allowed to match (with ``negatives``).
         kind: ``"box_crops"`` or ``"photo"``: how photos are embedded (module docstring).
+        texts: For each brand, the texts printed in its logo that a photo may show
+            (:mod:`logobrand.inference.text`; empty: none); ``()`` for no texts at all.
 
     Raises:
         InvalidArgumentError: Shapes, names or numbers do not fit.
@@ -419,6 +426,7 @@ class Gallery:
         negatives: np.ndarray | None = None,
         target_fpr: float = DEFAULT_TARGET_FPR,
         kind: str = PHOTO,
+        texts: Sequence[Sequence[str]] = (),
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise InvalidArgumentError(f"dim must be an integer >= 1, got {dim!r}")
@@ -438,6 +446,7 @@ class Gallery:
         self._reduce = reduce
         self._target_fpr = float(target_fpr)
         self._kind = kind
+        self._texts = tuple(tuple(t) for t in texts) or tuple(() for _ in self._brands)
         problem = self._problem()
         if problem is not None:
             raise InvalidArgumentError(f"Gallery: {problem}")
@@ -462,6 +471,7 @@ class Gallery:
             "negatives": self._negatives,
             "target_fpr": self._target_fpr,
             "kind": self._kind,
+            "texts": self._texts,
         }
         fields.update(changes)
         gallery = Gallery(self._dim, **fields)
@@ -478,6 +488,14 @@ class Gallery:
             return f"reduce must be one of {REDUCTIONS}, got {self._reduce!r}"
         if len(self._brands) != len(self._counts):
             return f"{len(self._brands)} brands but {len(self._counts)} reference counts"
+        if len(self._texts) != len(self._brands):
+            return f"{len(self._brands)} brands but {len(self._texts)} lists of texts"
+        for brand, texts in zip(self._brands, self._texts, strict=True):
+            for text in texts:
+                if not isinstance(text, str) or not text_key(text):
+                    return (
+                        f"texts of {brand!r} must be strings with a letter or digit, got {text!r}"
+                    )
         for name in self._brands:
             problem = _name_problem(name)
             if problem is not None:
@@ -540,6 +558,16 @@ class Gallery:
     def counts(self) -> tuple[int, ...]:
         """Number of reference images of each brand."""
         return self._counts
+
+    @property
+    def texts(self) -> tuple[tuple[str, ...], ...]:
+        """For each brand, the texts that identify it when read in a photo."""
+        return self._texts
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether some brand has texts: predictions then read the photos' text (OCR)."""
+        return any(self._texts)
 
     @property
     def threshold(self) -> float:
@@ -645,11 +673,20 @@ class Gallery:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def add(self, brand: str, embeddings: np.ndarray, *, replace: bool = False) -> Gallery:
+    def add(
+        self,
+        brand: str,
+        embeddings: np.ndarray,
+        *,
+        replace: bool = False,
+        texts: Sequence[str] | None = None,
+    ) -> Gallery:
         """Return a gallery with ``embeddings`` as references of ``brand``.
 
         Adding to a brand that exists appends the references (``replace=True`` replaces
-        them). A calibrated gallery recomputes its threshold.
+        them). A calibrated gallery recomputes its threshold. ``texts`` sets the texts that
+        identify the brand when read in a photo (:mod:`logobrand.inference.text`);
+        ``None`` keeps the brand's texts (none for a new brand).
 
         Raises:
             InvalidArgumentError: The name is empty or ``"no-logo"``, or the embeddings are
@@ -666,7 +703,12 @@ class Gallery:
                 f"got {new.shape[0]} embeddings for {brand!r}; a {self._kind!r} gallery needs "
                 f"{self.views} per image"
             )
+        if isinstance(texts, str):
+            raise InvalidArgumentError(
+                f"texts must be a list of strings, got the string {texts!r}; wrap it in a list"
+            )
         brands, counts, blocks = self._blocks()
+        all_texts = list(self._texts)
         if brand in brands:
             i = brands.index(brand)
             blocks[i] = new if replace else np.concatenate([blocks[i], new])
@@ -674,10 +716,16 @@ class Gallery:
             brands.append(brand)
             counts.append(0)
             blocks.append(new)
+            all_texts.append(())
             i = len(brands) - 1
         counts[i] = blocks[i].shape[0] // self.views
+        if texts is not None:
+            all_texts[i] = tuple(texts)
         return self._replace(
-            brands=tuple(brands), counts=tuple(counts), references=_stack(blocks, self._dim)
+            brands=tuple(brands),
+            counts=tuple(counts),
+            references=_stack(blocks, self._dim),
+            texts=tuple(all_texts),
         )
 
     def remove(self, brand: str) -> Gallery:
@@ -688,9 +736,13 @@ class Gallery:
         """
         i = self._position(brand)
         brands, counts, blocks = self._blocks()
-        del brands[i], counts[i], blocks[i]
+        texts = list(self._texts)
+        del brands[i], counts[i], blocks[i], texts[i]
         return self._replace(
-            brands=tuple(brands), counts=tuple(counts), references=_stack(blocks, self._dim)
+            brands=tuple(brands),
+            counts=tuple(counts),
+            references=_stack(blocks, self._dim),
+            texts=tuple(texts),
         )
 
     def calibrate(
@@ -748,6 +800,7 @@ class Gallery:
             negatives=neg,
             target_fpr=target_fpr,
             kind=self._kind,
+            texts=self._texts,
         )._recalibrated()
 
     def with_threshold(self, threshold: float) -> Gallery:
@@ -802,8 +855,8 @@ class Gallery:
                 "target_fpr": self._target_fpr,
             },
             "brands": [
-                {"name": b, "references": c}
-                for b, c in zip(self._brands, self._counts, strict=True)
+                {"name": b, "references": c, "texts": list(t)}
+                for b, c, t in zip(self._brands, self._counts, self._texts, strict=True)
             ],
             "arrays": arrays_name,
         }
@@ -863,7 +916,7 @@ class Gallery:
             )
 
         version = data.get("format_version")
-        if version not in (1, 2, GALLERY_FORMAT_VERSION) or isinstance(version, bool):
+        if version not in (1, 2, 3, GALLERY_FORMAT_VERSION) or isinstance(version, bool):
             raise bad(
                 f"unsupported format_version {version!r} (this logobrand reads 1 to "
                 f"{GALLERY_FORMAT_VERSION}); upgrade logobrand"
@@ -893,9 +946,11 @@ class Gallery:
             and isinstance(b.get("name"), str)
             and isinstance(b.get("references"), int)
             and not isinstance(b.get("references"), bool)
+            and isinstance(b.get("texts", []), list)
+            and all(isinstance(t, str) for t in b.get("texts", []))
             for b in brands
         ):
-            raise bad("field 'brands' must be a list of {name: str, references: int}")
+            raise bad("field 'brands' must be a list of {name: str, references: int, texts: [str]}")
         numbers: dict[str, float] = {}
         calibration = data.get("calibration", {})
         if not isinstance(calibration, dict):
@@ -934,6 +989,7 @@ class Gallery:
                 negatives=negatives,
                 target_fpr=numbers["calibration.target_fpr"],
                 kind=kind,
+                texts=[b.get("texts", []) for b in brands],
             )
         except InvalidArgumentError as exc:
             raise bad(str(exc).removeprefix("Gallery: ")) from exc
@@ -956,6 +1012,7 @@ def decide(
     labels: Sequence[str],
     gallery: Gallery | None,
     *,
+    texts_read: np.ndarray | None = None,
     temperature: float = 1.0,
     threshold: float = 0.5,
     top_k: int = 5,
@@ -971,6 +1028,8 @@ def decide(
         similarities: ``(B,)`` row of :meth:`Gallery.similarities`, or ``None``.
         labels: The classifier's labels.
         gallery: The gallery (``None`` or empty: the classifier's rule alone).
+        texts_read: ``(B,)`` row of :func:`read_gallery_texts` (0: no text of that brand
+            read), or ``None``.
         temperature: Classifier temperature.
         threshold: Classifier brand threshold.
         top_k: Number of ``(label, score)`` pairs.
@@ -999,6 +1058,13 @@ def decide(
     order = np.argsort(-row, kind="stable")[:top_k]
     extra = [(gallery.brands[i], float(row[i])) for i in order]
     pairs = tuple(sorted([*base.top_k, *extra], key=lambda p: -p[1])[:top_k])
+    read = None if texts_read is None else np.asarray(texts_read, dtype=np.float32).ravel()
+    if base.brand is None and read is not None and read.max(initial=0.0) > 0.0:
+        shown = np.flatnonzero(read > 0.0)
+        best = int(shown[np.argmax(row[shown])])
+        return dataclasses.replace(
+            base, brand=gallery.brands[best], score=float(read[best]), top_k=pairs
+        )
     if base.brand is None and match.matched:
         return dataclasses.replace(base, brand=match.brand, score=match.similarity, top_k=pairs)
     return dataclasses.replace(base, top_k=pairs)
@@ -1222,7 +1288,34 @@ def run_with_gallery(
         outs = session.run(wanted, {session.get_inputs()[0].name: arr})
         return np.asarray(outs[0], dtype=np.float32), [np.asarray(o, np.float32) for o in outs[1:]]
     logits, emb, others = forward_embeddings(classifier, batch, gallery.kind, names)
-    return np.concatenate([logits, gallery.similarities(emb)], axis=1), others
+    rows = [logits, gallery.similarities(emb)]
+    if gallery.reads_text:
+        rows.append(read_gallery_texts(classifier, batch, logits, gallery))
+    return np.concatenate(rows, axis=1), others
+
+
+def read_gallery_texts(
+    classifier: Any, batch: np.ndarray, logits: np.ndarray, gallery: Gallery
+) -> np.ndarray:
+    """``(N, B)`` text scores (:func:`~logobrand.inference.text.text_scores`) of the model
+    inputs ``batch``; photos whose trained-class answer is already confident are not read
+    (zeros): the decision rule would not use their text."""
+    from logobrand.transforms import denormalize
+
+    cfg = classifier.config
+    out = np.zeros((len(batch), len(gallery)), np.float32)
+    unsure = [
+        i
+        for i, row in enumerate(logits)
+        if make_prediction(
+            row, cfg.labels, temperature=cfg.temperature, threshold=cfg.threshold
+        ).brand
+        is None
+    ]
+    if unsure:
+        pixels = denormalize(np.asarray(batch)[unsure], cfg.preprocessing)
+        out[unsure] = text_scores(classifier.text_reader.read(pixels), gallery.texts)
+    return out
 
 
 def embed_images(
@@ -1301,6 +1394,7 @@ def add_brand(
     replace: bool = False,
     batch_size: int = 32,
     kind: str | None = None,
+    texts: Sequence[str] | None = None,
 ) -> Gallery:
     """The classifier's gallery with ``name`` added from ``images`` (see ``add_brand``)."""
     check_brand_name(name, classifier.labels)
@@ -1313,7 +1407,7 @@ def add_brand(
     embeddings = embed_images(classifier, images, kind=gallery.kind, batch_size=batch_size)
     if embeddings.shape[0] == 0:
         raise InvalidArgumentError(f"no reference images given for brand {name!r}")
-    return gallery.add(name, embeddings, replace=replace)
+    return gallery.add(name, embeddings, replace=replace, texts=texts)
 
 
 __all__ = [
@@ -1352,6 +1446,7 @@ __all__ = [
     "gem_pool",
     "load_model_gallery",
     "normalize_rows",
+    "read_gallery_texts",
     "require_embedding_dim",
     "run_with_gallery",
     "threshold_for_fpr",
