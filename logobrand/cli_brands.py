@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _EPILOG = """examples:
   logobrand brands add nike photos/nike/ --model my-model
   logobrand brands add nike a.jpg b.jpg c.jpg --model my-model --out my-model-plus
+  logobrand brands add yahoo photos/yahoo/ --text yahoo --model my-model   (needs the ocr extra)
   logobrand brands add vodafone --artwork vodafone.svg --color E60000 --backgrounds nologo/ \\
       --model my-model
   logobrand brands calibrate held-out/ --model my-model      (no-logo + trained-brand photos)
@@ -47,7 +48,8 @@ _EPILOG = """examples:
   logobrand brands remove nike --model my-model
 
 Photos of a brand are matched against the references by embedding similarity; the threshold
-is calibrated on held-out photos without the gallery brands (see docs/fewshot.rst)."""
+is calibrated on held-out photos without the gallery brands. A brand added with --text is also
+reported when OCR reads one of its texts in a photo (see docs/fewshot.rst)."""
 
 
 def _image_paths(inputs: Sequence[str]) -> Iterator[Path]:
@@ -102,12 +104,16 @@ def _cmd_add(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"no image files found in {', '.join(args.images)}")
     if args.artwork is not None:
         images += _artwork_images(args, clf.config.preprocessing.input_size)
-    gallery = clf.add_brand(args.name, images, replace=args.replace, kind=args.embedding)
+    gallery = clf.add_brand(
+        args.name, images, replace=args.replace, kind=args.embedding, texts=args.text
+    )
     where = _write(clf, args)
     note = "" if gallery.calibrated else " (uncalibrated: run `logobrand brands calibrate`)"
+    texts = gallery.texts[gallery.brands.index(args.name)]
+    read = f"; read in photos as {', '.join(map(repr, texts))}" if texts else ""
     print(
         f"added {args.name!r} from {len(images)} images to {where}: {len(gallery)} gallery "
-        f"brands, threshold {gallery.threshold:.3f}{note}"
+        f"brands, threshold {gallery.threshold:.3f}{note}{read}"
     )
     return 0
 
@@ -147,14 +153,20 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     clf = _load(args)
     gallery = clf.gallery
-    brands = [] if gallery is None else list(zip(gallery.brands, gallery.counts, strict=True))
+    brands = (
+        []
+        if gallery is None
+        else list(zip(gallery.brands, gallery.counts, gallery.texts, strict=True))
+    )
     if args.json:
         print(
             json.dumps(
                 {
                     "model": str(clf.directory),
                     "trained": list(clf.config.brands),
-                    "gallery": [{"name": b, "references": c} for b, c in brands],
+                    "gallery": [
+                        {"name": b, "references": c, "texts": list(t)} for b, c, t in brands
+                    ],
                     "threshold": None if gallery is None else gallery.threshold,
                     "calibrated": gallery is not None and gallery.calibrated,
                     "embedding": None if gallery is None else gallery.kind,
@@ -163,8 +175,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"{clf.directory}: {len(clf.config.brands)} trained brands, {len(brands)} gallery brands")
-    for name, count in brands:
-        print(f"  {name}\t{count} references")
+    for name, count, texts in brands:
+        read = f"\ttexts: {', '.join(texts)}" if texts else ""
+        print(f"  {name}\t{count} references{read}")
     if gallery is not None and brands:
         state = "calibrated" if gallery.calibrated else "uncalibrated"
         print(f"threshold {gallery.threshold:.3f} ({state}); embedding: {gallery.kind}")
@@ -218,6 +231,12 @@ def add_brands_parser(sub: Any) -> None:
         help="share of renders on --backgrounds photos, the rest on solid colours [0.3]",
     )
     q.add_argument("--seed", type=int, default=0, help="seed of the renders [0]")
+    q.add_argument(
+        "--text",
+        action="append",
+        metavar="TEXT",
+        help="a text printed in the logo, read in photos by OCR (repeat it; needs the ocr extra)",
+    )
     embedding(q)
     common(q, True)
     q.set_defaults(func=_cmd_add)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -132,3 +134,48 @@ def _build_tiny_model(directory: Path, photos: list[Path], labels: tuple[str, ..
 def build_tiny_model() -> Callable[[Path, list[Path], tuple[str, ...]], Path]:
     """``build_tiny_model(directory, photos, labels)``: see :func:`_build_tiny_model`."""
     return _build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def tiny_embedding_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    pytest.importorskip("onnx")
+    from logobrand.inference import ModelConfig, save_model_dir
+    from logobrand.models.registry import Preprocessing
+
+    class Tiny(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 16, 3, stride=2, padding=1)
+            self.head = torch.nn.Linear(16, 3)
+
+        def forward_all(self, x: Any) -> tuple[Any, Any]:
+            emb = torch.relu(self.conv(x)).mean((2, 3))
+            return self.head(emb), emb
+
+        def forward(self, x: Any) -> Any:
+            return self.forward_all(x)[0]
+
+        def extra_onnx_outputs(self) -> tuple[str, ...]:
+            return ("embedding",)
+
+    config = ModelConfig(
+        architecture="tiny",
+        labels=("a", "b", "no-logo"),
+        preprocessing=Preprocessing(input_size=32),
+        threshold=1.0,  # the classifier never reports a trained brand: the gallery decides
+    )
+    directory = tmp_path_factory.mktemp("tiny") / "model"
+    save_model_dir(Tiny().eval(), directory, config)
+    return directory
+
+
+@pytest.fixture
+def gallery_model_dir(tiny_embedding_model_dir: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a tiny model with an ``embedding`` output (labels a, b, no-logo;
+    32 x 32 input; the classifier never reports a trained brand, so the gallery decides)."""
+    target = tmp_path / "model"
+    shutil.copytree(tiny_embedding_model_dir, target)
+    return target

@@ -7,7 +7,6 @@ The classifier tests export a tiny torch module with an ``"embedding"`` output t
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -428,49 +427,6 @@ def test_gem_pool_lies_between_the_mean_and_the_max(values: list[float]) -> None
 # -- LogoClassifier and CLI with a tiny exported model ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("safetensors")
-    pytest.importorskip("onnx")
-    from logobrand.inference import ModelConfig, save_model_dir
-    from logobrand.models.registry import Preprocessing
-
-    class Tiny(torch.nn.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            torch.manual_seed(0)
-            self.conv = torch.nn.Conv2d(3, 16, 3, stride=2, padding=1)
-            self.head = torch.nn.Linear(16, len(LABELS))
-
-        def forward_all(self, x: Any) -> tuple[Any, Any]:
-            emb = torch.relu(self.conv(x)).mean((2, 3))
-            return self.head(emb), emb
-
-        def forward(self, x: Any) -> Any:
-            return self.forward_all(x)[0]
-
-        def extra_onnx_outputs(self) -> tuple[str, ...]:
-            return ("embedding",)
-
-    config = ModelConfig(
-        architecture="tiny",
-        labels=LABELS,
-        preprocessing=Preprocessing(input_size=SIZE),
-        threshold=1.0,  # the classifier never reports a trained brand: the gallery decides
-    )
-    directory = tmp_path_factory.mktemp("tiny") / "model"
-    save_model_dir(Tiny().eval(), directory, config)
-    return directory
-
-
-@pytest.fixture
-def model_dir(tiny_model_dir: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, target)
-    return target
-
-
 def _solid(colours: list[tuple[int, int, int]]) -> list[np.ndarray]:
     return [np.full((SIZE, SIZE, 3), c, np.uint8) for c in colours]
 
@@ -491,10 +447,10 @@ def _png_folder(folder: Path, images: list[np.ndarray]) -> Path:
 
 
 @pytest.mark.torch
-def test_add_remove_and_persist_round_trip(model_dir: Path, tmp_path: Path) -> None:
+def test_add_remove_and_persist_round_trip(gallery_model_dir: Path, tmp_path: Path) -> None:
     from logobrand.inference import LogoClassifier
 
-    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
     assert clf.gallery is None
     refs = _solid([(250, 20, 20), (230, 40, 30), (240, 10, 40)])
     clf.calibrate_gallery(_images(30, seed=5))
@@ -522,10 +478,10 @@ def test_add_remove_and_persist_round_trip(model_dir: Path, tmp_path: Path) -> N
 
 
 @pytest.mark.torch
-def test_calibrated_gallery_reports_its_brand_and_rejects_others(model_dir: Path) -> None:
+def test_calibrated_gallery_reports_its_brand_and_rejects_others(gallery_model_dir: Path) -> None:
     from logobrand.inference import LogoClassifier
 
-    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
     clf.calibrate_gallery(_images(40, seed=5), target_fpr=0.05)
     solid = [np.full((SIZE, SIZE, 3), (250, 10, 10), np.uint8) for _ in range(2)]
     clf.add_brand("red", solid)
@@ -535,41 +491,52 @@ def test_calibrated_gallery_reports_its_brand_and_rejects_others(model_dir: Path
 
 
 @pytest.mark.torch
-def test_gallery_files_validated_on_load(model_dir: Path) -> None:
+def test_gallery_files_validated_on_load(gallery_model_dir: Path) -> None:
     from logobrand.inference import LogoClassifier
 
-    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
     clf.add_brand("acme", _images(2, seed=1), save=True)
-    (model_dir / GALLERY_ARRAYS).write_bytes(b"garbage")
+    (gallery_model_dir / GALLERY_ARRAYS).write_bytes(b"garbage")
     with pytest.raises(ModelFormatError, match=r"gallery\.npz"):
-        LogoClassifier.from_pretrained(model_dir)
-    Gallery.empty(7).add("acme", np.ones((1, 7))).save(model_dir)
+        LogoClassifier.from_pretrained(gallery_model_dir)
+    Gallery.empty(7).add("acme", np.ones((1, 7))).save(gallery_model_dir)
     with pytest.raises(ModelFormatError, match="7-wide"):
-        LogoClassifier.from_pretrained(model_dir)
+        LogoClassifier.from_pretrained(gallery_model_dir)
 
 
 @pytest.mark.torch
 def test_cli_brands_add_list_remove(
-    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    gallery_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from logobrand.cli import main
 
     photos = _png_folder(tmp_path / "photos", _images(3, seed=7))
     out = tmp_path / "out"
     assert (
-        main(["brands", "add", "acme", str(photos), "--model", str(model_dir), "--out", str(out)])
+        main(
+            [
+                "brands",
+                "add",
+                "acme",
+                str(photos),
+                "--model",
+                str(gallery_model_dir),
+                "--out",
+                str(out),
+            ]
+        )
         == 0
     )
     assert main(["brands", "add", "zeta", str(photos / "000.png"), "--model", str(out)]) == 0
     capsys.readouterr()
-    crops = ["brands", "add", "x", str(photos), "--model", str(model_dir), "--embedding"]
+    crops = ["brands", "add", "x", str(photos), "--model", str(gallery_model_dir), "--embedding"]
     assert main([*crops, "box_crops"]) == 2  # the tiny model has no box head
     assert "needs the model's box head" in capsys.readouterr().err
     assert main(["brands", "list", "--model", str(out), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["gallery"] == [
-        {"name": "acme", "references": 3},
-        {"name": "zeta", "references": 1},
+        {"name": "acme", "references": 3, "texts": []},
+        {"name": "zeta", "references": 1, "texts": []},
     ]
     assert listed["embedding"] == "photo"  # the tiny model has no box head
     assert main(["brands", "remove", "acme", "--model", str(out)]) == 0
@@ -578,24 +545,24 @@ def test_cli_brands_add_list_remove(
     assert "zeta" in text and "acme" not in text.split("gallery brands")[-1]
     assert main(["brands", "remove", "nope", "--model", str(out)]) == 2
     assert "no brand 'nope'" in capsys.readouterr().err
-    assert not (model_dir / GALLERY_JSON).exists()  # --out left the source untouched
+    assert not (gallery_model_dir / GALLERY_JSON).exists()  # --out left the source untouched
 
 
 @pytest.mark.torch
 def test_cli_brands_calibrate_whitens_with_enough_photos(
-    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    gallery_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from logobrand.cli import main
     from logobrand.inference import LogoClassifier
 
     negatives = _png_folder(tmp_path / "negatives", _images(MIN_WHITEN_PHOTOS, seed=9))
-    calibrate = ["brands", "calibrate", str(negatives), "--model", str(model_dir)]
+    calibrate = ["brands", "calibrate", str(negatives), "--model", str(gallery_model_dir)]
     assert main([*calibrate, "--no-whiten"]) == 0
     assert "whitened" not in capsys.readouterr().out
     few = ["brands", "calibrate", *sorted(str(p) for p in negatives.iterdir())[:30]]
-    assert main([*few, "--model", str(model_dir), "--out", str(tmp_path / "few")]) == 0
+    assert main([*few, "--model", str(gallery_model_dir), "--out", str(tmp_path / "few")]) == 0
     assert f"not whitened: that needs {MIN_WHITEN_PHOTOS} photos" in capsys.readouterr().out
-    gallery = LogoClassifier.from_pretrained(model_dir).gallery
+    gallery = LogoClassifier.from_pretrained(gallery_model_dir).gallery
     assert gallery is not None and gallery.num_negatives == MIN_WHITEN_PHOTOS
     assert gallery.whitened_dims == 0
     assert main(calibrate) == 0
@@ -603,7 +570,7 @@ def test_cli_brands_calibrate_whitens_with_enough_photos(
     assert f"fitted on {half} of the photos, threshold set on the other {half}" in (
         capsys.readouterr().out
     )
-    gallery = LogoClassifier.from_pretrained(model_dir).gallery
+    gallery = LogoClassifier.from_pretrained(gallery_model_dir).gallery
     assert gallery is not None and gallery.num_negatives == half and gallery.whitened_dims > 0
 
 
@@ -680,7 +647,7 @@ def test_cli_default_target_fpr_matches_the_library() -> None:
 
 
 @pytest.mark.torch
-def test_cli_brands_add_from_artwork(model_dir: Path, tmp_path: Path) -> None:
+def test_cli_brands_add_from_artwork(gallery_model_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("cairosvg")
     from logobrand.cli import main
     from logobrand.inference import LogoClassifier
@@ -690,21 +657,21 @@ def test_cli_brands_add_from_artwork(model_dir: Path, tmp_path: Path) -> None:
         '<svg viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg"><path d="M2 2h20v8H2z"/></svg>'
     )
     args = ["brands", "add", "acme", "--artwork", str(svg), "--color", "E60000"]
-    assert main([*args, "--renders", "4", "--model", str(model_dir)]) == 0
-    gallery = LogoClassifier.from_pretrained(model_dir).gallery
+    assert main([*args, "--renders", "4", "--model", str(gallery_model_dir)]) == 0
+    gallery = LogoClassifier.from_pretrained(gallery_model_dir).gallery
     assert gallery is not None and gallery.counts == (4,)
 
 
 @pytest.mark.torch
 def test_spark_and_ray_cells_use_the_gallery_like_predict_batch(
-    model_dir: Path, tmp_path: Path
+    gallery_model_dir: Path, tmp_path: Path
 ) -> None:
     from PIL import Image
 
     from logobrand.inference import LogoClassifier
     from logobrand.integrations import PredictSettings, predict_values
 
-    clf = LogoClassifier.from_pretrained(model_dir, threads=1)
+    clf = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
     clf.calibrate_gallery(_images(40, seed=5), target_fpr=0.05)
     clf.add_brand("red", _solid([(250, 10, 10), (240, 20, 20)]))
     paths = []
