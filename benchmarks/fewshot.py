@@ -34,6 +34,10 @@ the classifier must abstain), closed-set top-1 (the best gallery brand, no thres
 false-positive rate on the no-logo photos and accuracy on the known-brand photos, each
 before (classifier alone) and after adding the brands.
 
+``--text``: every new brand is added with its name as its text (``texts=[brand]``), and the
+text OCR reads in each photo's model input (:mod:`logobrand.inference.text`, the ocr extra;
+cached in ``--cache``) goes into the decision rule.
+
 Everything goes through :class:`logobrand.inference.gallery.Gallery` and its ``decide`` rule
 on embeddings computed once (cached in ``--cache``); an end-to-end check with
 ``LogoClassifier.add_brand``/``predict_batch`` on a copy of the model confirms that the API
@@ -74,6 +78,8 @@ from logobrand.inference.gallery import (
     embed_images,
     forward_embeddings,
 )
+from logobrand.inference.text import Lines, text_scores
+from logobrand.transforms import denormalize
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_BRANDS = (
@@ -125,17 +131,46 @@ def embed_all(
     return out
 
 
-class Part:
-    """Photos with labels, logits and embeddings (``(N, views, D)``; :attr:`rows` flattens)."""
+def read_all(clf: LogoClassifier, paths: Sequence[str], cache: Path, name: str) -> list[Lines]:
+    """The text lines OCR reads in each photo's model input (what ``predict`` reads), cached
+    by the list and the model."""
+    key = hashlib.sha1(("\n".join(paths) + str(clf.directory) + "text").encode()).hexdigest()
+    target = cache / f"{name}-text-{key[:16]}.json"
+    if target.is_file():
+        return [[(t, c) for t, c in lines] for lines in json.loads(target.read_text())]
+    started = time.perf_counter()
+    out: list[Lines] = []
+    for i in range(0, len(paths), 32):
+        batch = np.stack([clf.preprocess(p) for p in paths[i : i + 32]])
+        out += clf.text_reader.read(denormalize(batch, clf.config.preprocessing))
+    target.write_text(json.dumps(out))
+    print(f"  read the text of {len(paths)} {name} photos in {time.perf_counter() - started:.0f}s")
+    return out
 
-    def __init__(self, paths: list[str], labels: list[str], logits: np.ndarray, emb: np.ndarray):
+
+class Part:
+    """Photos with labels, logits and embeddings (``(N, views, D)``; :attr:`rows` flattens),
+    and the text lines read in them (with ``--text``)."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        labels: list[str],
+        logits: np.ndarray,
+        emb: np.ndarray,
+        lines: list[Lines] | None = None,
+    ):
         self.paths, self.labels = paths, np.array(labels)
-        self.logits, self.emb = logits, emb
+        self.logits, self.emb, self.lines = logits, emb, lines
 
     def take(self, idx: Sequence[int] | np.ndarray) -> Part:
         idx = np.asarray(idx, dtype=int)
         return Part(
-            [self.paths[i] for i in idx], list(self.labels[idx]), self.logits[idx], self.emb[idx]
+            [self.paths[i] for i in idx],
+            list(self.labels[idx]),
+            self.logits[idx],
+            self.emb[idx],
+            None if self.lines is None else [self.lines[i] for i in idx],
         )
 
     def __len__(self) -> int:
@@ -148,11 +183,17 @@ class Part:
 
 
 def make_part(
-    clf: LogoClassifier, items: list[tuple[str, str]], cache: Path, name: str, kind: str
+    clf: LogoClassifier,
+    items: list[tuple[str, str]],
+    cache: Path,
+    name: str,
+    kind: str,
+    text: bool = False,
 ) -> Part:
     paths = [p for p, _ in items]
     logits, emb = embed_all(clf, paths, cache, name, kind)
-    return Part(paths, [label for _, label in items], logits, emb)
+    lines = read_all(clf, paths, cache, name) if text else None
+    return Part(paths, [label for _, label in items], logits, emb, lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,11 +212,16 @@ def predictions(clf: LogoClassifier, part: Part, gallery: Gallery | None) -> np.
             )
         else:
             assert sims is not None
+            read = None
+            if gallery.reads_text:
+                assert part.lines is not None, "the gallery reads text: run with --text"
+                read = text_scores([part.lines[i]], gallery.texts)[0]
             p = decide(
                 part.logits[i],
                 sims[i],
                 cfg.labels,
                 gallery,
+                texts_read=read,
                 temperature=cfg.temperature,
                 threshold=cfg.threshold,
             )
@@ -319,6 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="calibrate without whitening (Gallery.calibrate(..., whiten=False))",
     )
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="add each brand with its name as text, read by OCR (the ocr extra)",
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--timing-only", type=int, metavar="DIM", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -335,8 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     kind = args.kind or default_kind(clf)
     print(
         f"model {args.model}; gallery embedding {kind}; whitening "
-        f"{'on' if args.whiten else 'off'}; caching embeddings in {cache}"
+        f"{'on' if args.whiten else 'off'}; brand names read (OCR): "
+        f"{'on' if args.text else 'off'}; caching embeddings in {cache}"
     )
+
+    def texts(brand: str) -> list[str] | None:
+        return [brand] if args.text else None
 
     splits = shared_data_splits(root, seed=0)
     rng = np.random.default_rng(0)
@@ -350,7 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pick = rng.permutation(len(paths))[: args.known_per_brand]
         known_items += [(paths[i], brand) for i in sorted(pick)]
     fl_ds = FlickrLogos27Dataset(root / "flickrlogos27", name_map=canonical_class_name)
-    fl = make_part(clf, [(str(s.path), s.label) for s in fl_ds.samples], cache, "fl27", kind)
+    fl = make_part(
+        clf, [(str(s.path), s.label) for s in fl_ds.samples], cache, "fl27", kind, args.text
+    )
     groups = np.array(group_samples(fl_ds.samples, "content"))
     bsds = sorted(str(p) for p in (root / "nologo").glob("bsds500_*.jpg"))
     nologo = make_part(
@@ -360,13 +417,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache,
         "nologo",
         kind,
+        args.text,
     )
     known_fl = [
         (p, lab)
         for p, lab in zip(fl.paths, fl.labels, strict=True)
         if lab != NO_LOGO and lab not in NEW_BRANDS
     ]
-    known = make_part(clf, known_items + known_fl, cache, "known", kind)
+    known = make_part(clf, known_items + known_fl, cache, "known", kind, args.text)
     calib_items = [(str(s.path), s.label) for s in splits.val.samples] + [
         (str(s.path), s.label) for s in splits.test.samples if s.label == NO_LOGO
     ]
@@ -400,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             refs, tests = choose_references(fl, groups, brands, k, seed)
             g = base_gallery
             for brand in brands:
-                g = g.add(brand, fl.take(refs[brand]).rows)
+                g = g.add(brand, fl.take(refs[brand]).rows, texts=texts(brand))
             per_seed.append(score_row(clf, g, fl.take(tests), nologo, known))
         rows.append(
             {
@@ -461,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 solid.append(art_emb)
             g = base
             for brand in covered:
-                g = g.add(brand, art_emb[brand])
+                g = g.add(brand, art_emb[brand], texts=texts(brand))
             per_seed.append(score_row(clf, g, art_test, nologo, known))
         where = "solid colours" if share == 0 else f"{share:.0%} on photos"
         rows.append(
@@ -478,7 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         refs, tests = choose_references(fl, groups, covered, 5, seed)
         g = base
         for brand in covered:
-            g = g.add(brand, np.concatenate([solid[seed][brand], fl.take(refs[brand]).rows]))
+            g = g.add(
+                brand,
+                np.concatenate([solid[seed][brand], fl.take(refs[brand]).rows]),
+                texts=texts(brand),
+            )
         per_seed.append(score_row(clf, g, fl.take(tests), nologo, known))
     rows.append(
         {
@@ -563,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # end-to-end check through the public API
     check: dict[str, Any] = {}
     if kind == default_kind(clf):  # add_brand embeds with the model's default kind
-        check = api_check(clf, fl, groups, nologo, known, calib, base)
+        check = api_check(clf, fl, groups, nologo, known, calib, base, args.text)
         print(
             f"\nAPI check (add_brand x13 with 5 photos, save_pretrained, from_pretrained, "
             f"predict_batch on {check['photos']} photos): {check['agree']}/{check['photos']} "
@@ -597,6 +659,7 @@ def api_check(
     known: Part,
     calib: Part,
     base: Gallery,
+    text: bool,
 ) -> dict[str, Any]:
     """Add the brands with the public API on a copy of the model; compare answers."""
     refs, tests = choose_references(fl, groups, NEW_BRANDS, 5, 0)
@@ -608,7 +671,9 @@ def api_check(
             calib.paths, target_fpr=base.target_fpr, whiten=base.whitened_dims > 0
         )
         for brand in NEW_BRANDS:
-            api.add_brand(brand, [fl.paths[i] for i in refs[brand]])
+            api.add_brand(
+                brand, [fl.paths[i] for i in refs[brand]], texts=[brand] if text else None
+            )
         api.save_pretrained(model)
         api = LogoClassifier.from_pretrained(model)
         g = api.gallery
