@@ -62,6 +62,8 @@ def test_gallery_texts_follow_add_remove_and_persist(tmp_path: Path) -> None:
         g.add("x", rng.random((1, 4)), texts="x")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="letter or digit"):
         g.add("x", rng.random((1, 4)), texts=["!!"])
+    with pytest.raises(InvalidArgumentError, match="one list of strings per brand"):
+        Gallery(4, brands=["x"], references=rng.random((1, 4)), counts=[1], texts=["x"])
     calibrated = g.calibrate(rng.random((30, 4)))
     assert calibrated.texts == g.texts
     calibrated.save(tmp_path)
@@ -139,12 +141,15 @@ def test_classifier_reads_gallery_texts_in_unsure_photos(
     sure = clf.with_calibration(threshold=0.0)
     sure._text_reader = counted = _FakeReader()  # type: ignore[assignment]
     assert sure.predict(red).brand in {"a", "b"} and counted.images == 0
-    # without the ocr extra, add_brand(texts=...) fails before changing anything
+    # without the ocr extra, add_brand(texts=...) fails before changing anything, and a
+    # model whose gallery reads text fails to load (not in the middle of a batch)
     fresh = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
     monkeypatch.setitem(sys.modules, "rapidocr", None)
     with pytest.raises(MissingExtraError, match=r"logobrand\[ocr\]"):
         fresh.add_brand("acme", blue, texts=["acme"])
     assert fresh.gallery is None
+    with pytest.raises(MissingExtraError, match=r"logobrand\[ocr\]"):
+        LogoClassifier.from_pretrained(tmp_path / "saved")
 
 
 @pytest.mark.torch

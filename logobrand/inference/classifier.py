@@ -178,6 +178,8 @@ class LogoClassifier:
         classifier = cls(session, config, directory, None, box_head)
         classifier._threads = threads
         classifier._gallery = load_model_gallery(classifier)
+        if classifier._gallery is not None and classifier._gallery.reads_text:
+            classifier.text_reader  # noqa: B018 - without the ocr extra, fail now, not mid-batch
         return classifier
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
@@ -537,7 +539,11 @@ class LogoClassifier:
     @property
     def text_reader(self) -> TextReader:
         """The OCR reader of gallery brands' texts (made on first use, with the same number
-        of threads as the model; needs the ``ocr`` extra)."""
+        of threads as the model).
+
+        Raises:
+            MissingExtraError: The ``ocr`` extra is not installed.
+        """
         if self._text_reader is None:
             self._text_reader = TextReader(threads=self._threads)
         return self._text_reader

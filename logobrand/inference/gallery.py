@@ -446,6 +446,10 @@ class Gallery:
         self._reduce = reduce
         self._target_fpr = float(target_fpr)
         self._kind = kind
+        if isinstance(texts, str) or any(isinstance(t, str) for t in texts):
+            raise InvalidArgumentError(
+                f"Gallery: texts must hold one list of strings per brand, got {texts!r}"
+            )
         self._texts = tuple(tuple(t) for t in texts) or tuple(() for _ in self._brands)
         problem = self._problem()
         if problem is not None:
