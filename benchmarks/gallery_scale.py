@@ -108,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         f"cores: {os.cpu_count()}; model {args.model}; {len(photos)} photos; box-crops "
         f"galleries of random references, {REFERENCES} per brand, whitened to 512 dims\n"
     )
-    print(
-        "| gallery brands | reduce | BLAS 1 thread (shipped) | BLAS default | default / 1 thread |"
-    )
+    print("| gallery brands | reduce | BLAS 1 thread (shipped) | BLAS default | ratio |")
     print("|---:|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for brands, reduce in ROWS:

@@ -243,8 +243,8 @@ def matmul_one_thread(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Inference runs beside ONNX Runtime's own threads. A multi-threaded BLAS product wakes
     BLAS worker threads that keep spinning after it returns and take the cores ONNX Runtime
-    needs: on 2 cores, ``predict_batch`` with a 1,000-brand gallery ran at 35.1 ms per photo
-    instead of 25.5 (``benchmarks/gallery_scale.py``). The limit (threadpoolctl) is
+    needs: on 2 cores, ``predict_batch`` with a 1,000-brand gallery ran at 34.7 ms per photo
+    instead of 26.5 (``benchmarks/gallery_scale.py``). The limit (threadpoolctl) is
     process-wide while the product runs, so another thread's BLAS work at that moment also
     runs on one thread.
 
