@@ -32,6 +32,14 @@ def test_a_short_key_must_be_a_whole_word(word: str, before: str, after: str) ->
     assert not line_matches(f"{before}{word}{after}", word)  # inside a longer word
 
 
+def test_accents_are_dropped_and_other_scripts_have_no_key() -> None:
+    assert text_key("Škoda Auto") == "skodaauto" and line_matches("ŠKODA", "skoda")
+    assert line_matches("Café NESTLÉ", "nestle")
+    assert text_key("日本") == ""
+    with pytest.raises(InvalidArgumentError, match="letter or digit"):
+        Gallery.empty(2).add("jp", np.ones((1, 2)), texts=["日本"])
+
+
 def test_one_edit_away_only_for_keys_of_six_or_more() -> None:
     assert line_matches("VODAFONC", "vodafone")  # substitution
     assert line_matches("the vodafne shop", "vodafone")  # deletion

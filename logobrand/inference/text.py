@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,13 +48,21 @@ Lines = list[tuple[str, float]]
 
 
 def text_key(text: str) -> str:
-    """Lower case, letters and digits only: the form texts are compared in.
+    """Lower case, letters ``a-z`` and digits only, accents dropped: the form texts are
+    compared in (a name in another script has an empty key).
 
     Example:
-        >>> text_key("McDonald's")
-        'mcdonalds'
+        >>> text_key("McDonald's"), text_key("Škoda")
+        ('mcdonalds', 'skoda')
     """
-    return re.sub(r"[^0-9a-z]", "", text.lower())
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^0-9a-z]", "", ascii_text.lower())
+
+
+def _spaced_key(text: str) -> str:
+    """:func:`text_key` that keeps a space where other characters were (to split words)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^0-9a-z]+", " ", ascii_text.lower())
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -76,7 +85,7 @@ def line_matches(line: str, key: str) -> bool:
     if not key:
         return False
     if len(key) <= SHORT_KEY:
-        return key in re.split(r"[^0-9a-z]+", line.lower())
+        return key in re.split(r"[^0-9a-z]+", _spaced_key(line))
     flat = text_key(line)
     if key in flat:
         return True
