@@ -78,7 +78,7 @@ from logobrand.inference.gallery import (
     embed_images,
     forward_embeddings,
 )
-from logobrand.inference.text import Lines, text_scores
+from logobrand.inference.text import Lines
 from logobrand.transforms import denormalize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +215,7 @@ def predictions(clf: LogoClassifier, part: Part, gallery: Gallery | None) -> np.
             read = None
             if gallery.reads_text:
                 assert part.lines is not None, "the gallery reads text: run with --text"
-                read = text_scores([part.lines[i]], gallery.texts)[0]
+                read = gallery.text_index.scores([part.lines[i]])[0]
             p = decide(
                 part.logits[i],
                 sims[i],

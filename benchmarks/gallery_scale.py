@@ -19,6 +19,12 @@ Columns, measured side by side (the cells alternate):
   threads. On a machine with several cores BLAS worker threads spin after each product,
   beside ONNX Runtime's threads. "ratio" = BLAS default / BLAS 1 thread.
 
+Then a second table: matching the text lines OCR read in a photo against every brand's
+texts (:class:`~logobrand.inference.text.TextIndex`, what a gallery with texts does for each
+photo it reads), with the simple-icons brand titles as texts and 4 lines per photo (one of
+them names a brand), against checking :func:`~logobrand.inference.text.line_matches` brand by
+brand (the rule the index implements). Pure Python, one thread, best of 3.
+
 Usage::
 
     python benchmarks/gallery_scale.py --data-root ../shared/data
@@ -87,6 +93,41 @@ def make_model(base: Path, out: Path, brands: int, reduce: str) -> None:
     clf.save_pretrained(out)
 
 
+def text_matching_rows(data_root: Path) -> list[tuple[int, float, float]]:
+    """``(brands, index ms per photo, brand-by-brand ms per photo)`` for 13 to all brands."""
+    from logobrand.inference.text import TextIndex, line_matches, text_key
+
+    index_file = data_root / "brand-art" / "simple-icons" / "simple-icons.json"
+    entries = json.loads(index_file.read_text(encoding="utf-8"))
+    titles = [[e["title"]] for e in entries if isinstance(e, dict) and "title" in e]
+    lines = [
+        ("Welcome to the Vodafone store on main street", 0.95),
+        ("OPEN 24 HOURS", 0.9),
+        ("www.example.com", 0.8),
+        ("SALE 50%", 0.92),
+    ]
+    rows = []
+    for brands in (13, 1000, len(titles)):
+        texts = titles[:brands]
+        index = TextIndex(texts)
+        keys = [[text_key(t) for t in ts] for ts in texts]
+        timed = []
+        for find in (
+            lambda index=index: [index.brands_in(line) for line, _ in lines],
+            lambda keys=keys: [
+                [any(line_matches(line, k) for k in ks) for ks in keys] for line, _ in lines
+            ],
+        ):
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                find()
+                best = min(best, time.perf_counter() - started)
+            timed.append(1000 * best)
+        rows.append((brands, timed[0], timed[1]))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "logobrand" / "_default"))
@@ -130,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{times[True]:.1f} ms | {times[True] / times[False]:.2f} |",
                 flush=True,
             )
+    print("\nText matching, 4 OCR lines per photo, simple-icons titles as the brands' texts:\n")
+    print("| brands with texts | TextIndex (shipped) | line_matches brand by brand |")
+    print("|---:|---:|---:|")
+    for brands, fast, slow in text_matching_rows(Path(args.data_root)):
+        print(f"| {brands:,} | {fast:.2f} ms | {slow:.1f} ms |", flush=True)
     return 0
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from logobrand.errors import InvalidArgumentError, MissingExtraError
 from logobrand.inference.gallery import GALLERY_JSON, Gallery, decide
-from logobrand.inference.text import line_matches, text_key, text_score, text_scores
+from logobrand.inference.text import TextIndex, line_matches, text_key, text_scores
 
 LETTERS = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12)
 
@@ -49,13 +49,25 @@ def test_one_edit_away_only_for_keys_of_six_or_more() -> None:
     assert not line_matches("anything", "")
 
 
-def test_text_score_takes_the_most_confident_matching_line() -> None:
+def test_text_scores_take_the_most_confident_matching_line() -> None:
     lines = [("Intel inside", 0.81), ("INTEL", 0.95), ("intel", 0.5), ("amd", 0.99)]
-    assert text_score(lines, ["Intel"]) == pytest.approx(0.95)
-    assert text_score([("intel", 0.5)], ["intel"]) == 0.0  # below MIN_TEXT_CONFIDENCE
-    assert text_score(lines, ["nvidia", "!!"]) == 0.0
-    scores = text_scores([lines, []], [["intel"], [], ["amd"]])
-    np.testing.assert_allclose(scores, [[0.95, 0.0, 0.99], [0.0, 0.0, 0.0]])
+    scores = text_scores([lines, [], [("intel", 0.5)]], [["intel"], [], ["amd", "!!"], ["nv"]])
+    np.testing.assert_allclose(
+        scores,
+        [[0.95, 0.0, 0.99, 0.0], [0.0] * 4, [0.0] * 4],  # 0.5 < MIN_TEXT_CONFIDENCE
+    )
+
+
+WORDS = st.text("abcdeo", min_size=1, max_size=9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(WORDS, max_size=2), min_size=1, max_size=6), st.lists(WORDS, max_size=5))
+def test_text_index_finds_what_line_matches_finds(texts: list[list[str]], words: list[str]) -> None:
+    # a small alphabet makes near misses (one edit, two edits) common
+    line = " ".join(words)
+    expected = {b for b, ts in enumerate(texts) if any(line_matches(line, text_key(t)) for t in ts)}
+    assert TextIndex(texts).brands_in(line) == expected
 
 
 def test_gallery_texts_follow_add_remove_and_persist(tmp_path: Path) -> None:
@@ -192,7 +204,7 @@ def test_text_reader_reads_a_printed_word() -> None:
     cv2.putText(image, "YAHOO", (30, 180), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (0, 0, 0), 6)
     blank = np.full((320, 320, 3), 255, np.uint8)
     lines = TextReader(threads=1).read(np.stack([image, blank]))
-    assert text_score(lines[0], ["Yahoo"]) > 0.7
+    assert text_scores(lines, [["Yahoo"]])[0, 0] > 0.7
     assert lines[1] == []
     with pytest.raises(InvalidArgumentError, match="uint8 RGB"):
         TextReader(threads=1).read(np.zeros((1, 8, 8), np.uint8))

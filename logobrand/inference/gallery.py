@@ -102,7 +102,7 @@ from logobrand._io import atomic_write_bytes, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.config import read_json_file
 from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
-from logobrand.inference.text import text_key, text_scores
+from logobrand.inference.text import TextIndex, text_key
 
 GALLERY_FORMAT_VERSION = 4
 """The ``format_version`` of ``gallery.json`` (versions 1, whole-photo embeddings only, 2,
@@ -243,8 +243,8 @@ def matmul_one_thread(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Inference runs beside ONNX Runtime's own threads. A multi-threaded BLAS product wakes
     BLAS worker threads that keep spinning after it returns and take the cores ONNX Runtime
-    needs: on 2 cores, ``predict_batch`` with a 1,000-brand gallery ran at 34.7 ms per photo
-    instead of 26.5 (``benchmarks/gallery_scale.py``). The limit (threadpoolctl) is
+    needs: on 2 cores, ``predict_batch`` with a 1,000-brand gallery ran at about 35 ms per
+    photo instead of about 27 (``benchmarks/gallery_scale.py``). The limit (threadpoolctl) is
     process-wide while the product runs, so another thread's BLAS work at that moment also
     runs on one thread.
 
@@ -451,6 +451,7 @@ class Gallery:
                 f"Gallery: texts must hold one list of strings per brand, got {texts!r}"
             )
         self._texts = tuple(tuple(t) for t in texts) or tuple(() for _ in self._brands)
+        self._text_index: TextIndex | None = None
         problem = self._problem()
         if problem is not None:
             raise InvalidArgumentError(f"Gallery: {problem}")
@@ -572,6 +573,14 @@ class Gallery:
     def reads_text(self) -> bool:
         """Whether some brand has texts: predictions then read the photos' text (OCR)."""
         return any(self._texts)
+
+    @property
+    def text_index(self) -> TextIndex:
+        """The :class:`~logobrand.inference.text.TextIndex` of the brands' texts (built on
+        first use)."""
+        if self._text_index is None:
+            self._text_index = TextIndex(self._texts)
+        return self._text_index
 
     @property
     def threshold(self) -> float:
@@ -1301,7 +1310,7 @@ def run_with_gallery(
 def read_gallery_texts(
     classifier: Any, batch: np.ndarray, logits: np.ndarray, gallery: Gallery
 ) -> np.ndarray:
-    """``(N, B)`` text scores (:func:`~logobrand.inference.text.text_scores`) of the model
+    """``(N, B)`` text scores (:meth:`~logobrand.inference.text.TextIndex.scores`) of the model
     inputs ``batch``; photos whose trained-class answer is already confident are not read
     (zeros): the decision rule would not use their text."""
     from logobrand.transforms import denormalize
@@ -1318,7 +1327,7 @@ def read_gallery_texts(
     ]
     if unsure:
         pixels = denormalize(np.asarray(batch)[unsure], cfg.preprocessing)
-        out[unsure] = text_scores(classifier.text_reader.read(pixels), gallery.texts)
+        out[unsure] = gallery.text_index.scores(classifier.text_reader.read(pixels))
     return out
 
 

@@ -16,7 +16,7 @@ Reading
     the classifier alone is not confident. Lines read with a confidence below
     :data:`MIN_TEXT_CONFIDENCE` are ignored.
 
-Matching (:func:`text_score`)
+Matching (:class:`TextIndex`; the rule for one text: :func:`line_matches`)
     Texts and lines are compared as *keys*: lower case, letters and digits only
     (``"McDonald's"`` -> ``"mcdonalds"``). A key of 4 characters or fewer must be a whole
     word of the line (``"nbc"`` does not match ``"abnbcd"``); a longer key may appear
@@ -99,34 +99,87 @@ def line_matches(line: str, key: str) -> bool:
     return False
 
 
-def text_score(lines: Lines, texts: Sequence[str]) -> float:
-    """The best confidence of a line that shows one of ``texts``; 0.0 when none does.
+class TextIndex:
+    """Finds which brands' texts a line shows, fast with thousands of brands.
+
+    Same rule as :func:`line_matches` for every text of every brand, with dictionary lookups
+    instead of a loop over the brands: whole words for short keys, every substring of the
+    line for longer ones, and, for keys of :data:`FUZZY_KEY` or more characters, the line's
+    windows and their one-character deletions looked up among the keys and their
+    one-character deletions (each candidate is then checked exactly). 3,400 brands: about
+    0.5 ms per line instead of about 100 ms.
 
     Args:
-        lines: ``(text, confidence)`` pairs read in one photo.
-        texts: A brand's texts (any case and punctuation).
+        brand_texts: For each brand (column), its texts; a brand may have none.
 
     Example:
-        >>> text_score([("intel inside", 0.93), ("core i7", 0.88)], ["Intel"])
-        0.93
+        >>> index = TextIndex([["Intel"], [], ["Vodafone", "Voda"]])
+        >>> sorted(index.brands_in("VODAFONC store, INTEL inside"))
+        [0, 2]
     """
-    keys = [k for k in (text_key(t) for t in texts) if k]
-    best = 0.0
-    for line, confidence in lines:
-        if confidence >= MIN_TEXT_CONFIDENCE and any(line_matches(line, k) for k in keys):
-            best = max(best, float(confidence))
-    return best
+
+    def __init__(self, brand_texts: Sequence[Sequence[str]]) -> None:
+        self._brands = len(brand_texts)
+        self._words: dict[str, set[int]] = {}
+        self._keys: dict[str, set[int]] = {}
+        self._fuzzy: dict[str, set[str]] = {}  # a key or one of its deletions -> keys
+        for brand, texts in enumerate(brand_texts):
+            for key in {text_key(t) for t in texts} - {""}:
+                table = self._words if len(key) <= SHORT_KEY else self._keys
+                table.setdefault(key, set()).add(brand)
+                if len(key) >= FUZZY_KEY:
+                    for variant in {key, *_deletions(key)}:
+                        self._fuzzy.setdefault(variant, set()).add(key)
+        self._lengths = sorted({len(k) for k in self._keys})
+        fuzzy_lengths = {len(k) for k in self._keys if len(k) >= FUZZY_KEY}
+        self._window_sizes = sorted({n + d for n in fuzzy_lengths for d in (-1, 0, 1)})
+
+    def brands_in(self, line: str) -> set[int]:
+        """The brands (column indices) one of whose texts ``line`` shows."""
+        found: set[int] = set()
+        for word in _spaced_key(line).split():
+            found |= self._words.get(word, set())
+        flat = text_key(line)
+        for size in self._lengths:
+            for start in range(len(flat) - size + 1):
+                found |= self._keys.get(flat[start : start + size], set())
+        for size in self._window_sizes:
+            for start in range(len(flat) - size + 1):
+                window = flat[start : start + size]
+                candidates = set(self._fuzzy.get(window, ()))
+                for variant in _deletions(window):
+                    candidates |= self._fuzzy.get(variant, set())
+                for key in candidates:
+                    if not self._keys[key] <= found and _within_one_edit(window, key):
+                        found |= self._keys[key]
+        return found
+
+    def scores(self, lines: Sequence[Lines]) -> np.ndarray:
+        """For each photo (row) and brand (column), the best confidence of a line that shows
+        one of the brand's texts (lines below :data:`MIN_TEXT_CONFIDENCE` are ignored); 0.0
+        when none does. ``(N, B)`` float32."""
+        out = np.zeros((len(lines), self._brands), np.float32)
+        for row, photo_lines in enumerate(lines):
+            for line, confidence in photo_lines:
+                if confidence >= MIN_TEXT_CONFIDENCE:
+                    for brand in self.brands_in(line):
+                        out[row, brand] = max(out[row, brand], confidence)
+        return out
+
+
+def _deletions(text: str) -> set[str]:
+    """Every string made by deleting one character of ``text``."""
+    return {text[:i] + text[i + 1 :] for i in range(len(text))}
 
 
 def text_scores(lines: Sequence[Lines], brand_texts: Sequence[Sequence[str]]) -> np.ndarray:
-    """:func:`text_score` of each photo (row) for each brand (column), ``(N, B)`` float32."""
-    out = np.zeros((len(lines), len(brand_texts)), np.float32)
-    for i, photo_lines in enumerate(lines):
-        if photo_lines:
-            for j, texts in enumerate(brand_texts):
-                if texts:
-                    out[i, j] = text_score(photo_lines, texts)
-    return out
+    """:meth:`TextIndex.scores` of ``lines`` for brands with ``brand_texts``, ``(N, B)``.
+
+    Example:
+        >>> text_scores([[("intel inside", 0.93), ("core i7", 0.88)]], [["Intel"], ["AMD"]])
+        array([[0.93, 0.  ]], dtype=float32)
+    """
+    return TextIndex(brand_texts).scores(lines)
 
 
 class TextReader:
