@@ -327,7 +327,7 @@ class LogoClassifier:
             changes["threshold"] = threshold
         config = dataclasses.replace(self._config, **changes)
         copy = LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
-        copy._threads = self._threads
+        copy._threads, copy._text_reader = self._threads, self._text_reader
         return copy
 
     # -- properties ----------------------------------------------------------------------------
