@@ -17,8 +17,8 @@ Reading
     :data:`MIN_TEXT_CONFIDENCE` are ignored.
 
 Matching (:class:`TextIndex`; the rule for one text: :func:`line_matches`)
-    Texts and lines are compared as *keys*: lower case, letters and digits only
-    (``"McDonald's"`` -> ``"mcdonalds"``). A key of 4 characters or fewer must be a whole
+    Texts and lines are compared as *keys*: lower case, letters and digits only, accents
+    dropped (``"McDonald's"`` -> ``"mcdonalds"``). A key of 4 characters or fewer must be a whole
     word of the line (``"nbc"`` does not match ``"abnbcd"``); a longer key may appear
     anywhere in the line's key; a key of 6 or more characters also matches a part of the
     line's key at most one edit away (``"vodafone"`` matches ``"vodafonc"``).
@@ -199,7 +199,7 @@ class TextReader:
             raise missing_extra("rapidocr", "ocr") from exc
         params: dict[str, Any] = {
             "Global.log_level": "error",
-            "Global.use_cls": False,  # logos are upright; the angle model costs 25 %
+            "Global.use_cls": False,  # logos are upright; the angle model cost 20 % more
             "Det.limit_type": "max",  # the model input is small: never enlarge it
             "Det.limit_side_len": 640,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads or -1,
