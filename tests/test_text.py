@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from logobrand.errors import InvalidArgumentError, MissingExtraError
 from logobrand.inference.gallery import GALLERY_JSON, Gallery, decide
-from logobrand.inference.text import TextIndex, line_matches, text_key, text_scores
+from logobrand.inference.text import TextIndex, line_matches, text_key
 
 LETTERS = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12)
 
@@ -51,7 +51,8 @@ def test_one_edit_away_only_for_keys_of_six_or_more() -> None:
 
 def test_text_scores_take_the_most_confident_matching_line() -> None:
     lines = [("Intel inside", 0.81), ("INTEL", 0.95), ("intel", 0.5), ("amd", 0.99)]
-    scores = text_scores([lines, [], [("intel", 0.5)]], [["intel"], [], ["amd", "!!"], ["nv"]])
+    index = TextIndex([["intel"], [], ["amd", "!!"], ["nv"]])
+    scores = index.scores([lines, [], [("intel", 0.5)]])
     np.testing.assert_allclose(
         scores,
         [[0.95, 0.0, 0.99, 0.0], [0.0] * 4, [0.0] * 4],  # 0.5 < MIN_TEXT_CONFIDENCE
@@ -204,7 +205,7 @@ def test_text_reader_reads_a_printed_word() -> None:
     cv2.putText(image, "YAHOO", (30, 180), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (0, 0, 0), 6)
     blank = np.full((320, 320, 3), 255, np.uint8)
     lines = TextReader(threads=1).read(np.stack([image, blank]))
-    assert text_scores(lines, [["Yahoo"]])[0, 0] > 0.7
+    assert TextIndex([["Yahoo"]]).scores(lines)[0, 0] > 0.7
     assert lines[1] == []
     with pytest.raises(InvalidArgumentError, match="uint8 RGB"):
         TextReader(threads=1).read(np.zeros((1, 8, 8), np.uint8))

@@ -55,8 +55,7 @@ def text_key(text: str) -> str:
         >>> text_key("McDonald's"), text_key("Škoda")
         ('mcdonalds', 'skoda')
     """
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^0-9a-z]", "", ascii_text.lower())
+    return _spaced_key(text).replace(" ", "")
 
 
 def _spaced_key(text: str) -> str:
@@ -85,7 +84,7 @@ def line_matches(line: str, key: str) -> bool:
     if not key:
         return False
     if len(key) <= SHORT_KEY:
-        return key in re.split(r"[^0-9a-z]+", _spaced_key(line))
+        return key in _spaced_key(line).split()
     flat = text_key(line)
     if key in flat:
         return True
@@ -116,6 +115,8 @@ class TextIndex:
         >>> index = TextIndex([["Intel"], [], ["Vodafone", "Voda"]])
         >>> sorted(index.brands_in("VODAFONC store, INTEL inside"))
         [0, 2]
+        >>> index.scores([[("intel inside", 0.93), ("core i7", 0.88)]])
+        array([[0.93, 0.  , 0.  ]], dtype=float32)
     """
 
     def __init__(self, brand_texts: Sequence[Sequence[str]]) -> None:
@@ -170,16 +171,6 @@ class TextIndex:
 def _deletions(text: str) -> set[str]:
     """Every string made by deleting one character of ``text``."""
     return {text[:i] + text[i + 1 :] for i in range(len(text))}
-
-
-def text_scores(lines: Sequence[Lines], brand_texts: Sequence[Sequence[str]]) -> np.ndarray:
-    """:meth:`TextIndex.scores` of ``lines`` for brands with ``brand_texts``, ``(N, B)``.
-
-    Example:
-        >>> text_scores([[("intel inside", 0.93), ("core i7", 0.88)]], [["Intel"], ["AMD"]])
-        array([[0.93, 0.  ]], dtype=float32)
-    """
-    return TextIndex(brand_texts).scores(lines)
 
 
 class TextReader:
