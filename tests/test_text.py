@@ -59,6 +59,22 @@ def test_text_scores_take_the_most_confident_matching_line() -> None:
     )
 
 
+def test_an_exact_read_drops_brands_read_one_edit_away() -> None:
+    index = TextIndex([["singha"], ["tsingtao"], ["vodafone"]])
+    assert index.brands_in("TSINGTAO") == {0, 1}  # "singta" is one edit from "singha"
+    scores = index.scores(
+        [[("TSINGTAO", 0.9)], [("TSINGTA", 0.9)], [("TSINGTAO", 0.8), ("vodafonc", 0.95)]]
+    )
+    np.testing.assert_allclose(
+        scores,
+        [
+            [0.0, 0.9, 0.0],  # exact beats one edit away
+            [0.9, 0.9, 0.0],  # no exact read: both one edit away
+            [0.0, 0.8, 0.0],  # an exact read anywhere in the photo drops near reads
+        ],
+    )
+
+
 WORDS = st.text("abcdeo", min_size=1, max_size=9)
 
 

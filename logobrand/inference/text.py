@@ -21,7 +21,8 @@ Matching (:class:`TextIndex`; the rule for one text: :func:`line_matches`)
     dropped (``"McDonald's"`` -> ``"mcdonalds"``). A key of 4 characters or fewer must be a whole
     word of the line (``"nbc"`` does not match ``"abnbcd"``); a longer key may appear
     anywhere in the line's key; a key of 6 or more characters also matches a part of the
-    line's key at most one edit away (``"vodafone"`` matches ``"vodafonc"``).
+    line's key at most one edit away (``"vodafone"`` matches ``"vodafonc"``). In a photo
+    where some brand's text is read exactly, brands read only one edit away are dropped.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 
 from logobrand.errors import InvalidArgumentError, missing_extra
 
-MIN_TEXT_CONFIDENCE = 0.7
+MIN_TEXT_CONFIDENCE = 0.6
 """Lines read with a lower recognition confidence are ignored."""
 SHORT_KEY = 4
 """Keys this long or shorter must match a whole word."""
@@ -137,13 +138,19 @@ class TextIndex:
 
     def brands_in(self, line: str) -> set[int]:
         """The brands (column indices) one of whose texts ``line`` shows."""
-        found: set[int] = set()
+        exact, near = self._matches(line)
+        return exact | near
+
+    def _matches(self, line: str) -> tuple[set[int], set[int]]:
+        """The brands whose texts ``line`` shows exactly, and those it shows one edit away only."""
+        exact: set[int] = set()
         for word in _spaced_key(line).split():
-            found |= self._words.get(word, set())
+            exact |= self._words.get(word, set())
         flat = text_key(line)
         for size in self._lengths:
             for start in range(len(flat) - size + 1):
-                found |= self._keys.get(flat[start : start + size], set())
+                exact |= self._keys.get(flat[start : start + size], set())
+        near: set[int] = set()
         for size in self._window_sizes:
             for start in range(len(flat) - size + 1):
                 window = flat[start : start + size]
@@ -151,20 +158,30 @@ class TextIndex:
                 for variant in _deletions(window):
                     candidates |= self._fuzzy.get(variant, set())
                 for key in candidates:
-                    if not self._keys[key] <= found and _within_one_edit(window, key):
-                        found |= self._keys[key]
-        return found
+                    if not self._keys[key] <= exact | near and _within_one_edit(window, key):
+                        near |= self._keys[key] - exact
+        return exact, near
 
     def scores(self, lines: Sequence[Lines]) -> np.ndarray:
         """For each photo (row) and brand (column), the best confidence of a line that shows
-        one of the brand's texts (lines below :data:`MIN_TEXT_CONFIDENCE` are ignored); 0.0
-        when none does. ``(N, B)`` float32."""
+        one of the brand's texts; 0.0 when none does. ``(N, B)`` float32.
+
+        Lines below :data:`MIN_TEXT_CONFIDENCE` are ignored. When a photo shows some brand's
+        text exactly, brands read only one edit away in it are dropped (``"TSINGTAO"`` is
+        Tsingtao, not Singha one letter off).
+        """
         out = np.zeros((len(lines), self._brands), np.float32)
         for row, photo_lines in enumerate(lines):
+            near_only = np.zeros(self._brands, np.float32)
             for line, confidence in photo_lines:
                 if confidence >= MIN_TEXT_CONFIDENCE:
-                    for brand in self.brands_in(line):
+                    exact, near = self._matches(line)
+                    for brand in exact:
                         out[row, brand] = max(out[row, brand], confidence)
+                    for brand in near:
+                        near_only[brand] = max(near_only[brand], confidence)
+            if not out[row].any():
+                out[row] = near_only
         return out
 
 
