@@ -11,10 +11,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from logobrand.errors import OutputError, output_error
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path."""
+    """Write ``data`` to ``path`` atomically and return the path.
+
+    Raises:
+        OutputError: The file cannot be written (the previous file, if any, is intact).
+    """
     target = Path(path)
+    try:
+        return _atomic_write_bytes(target, data)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise output_error(target, exc) from exc
+
+
+def _atomic_write_bytes(target: Path, data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

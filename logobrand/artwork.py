@@ -138,7 +138,17 @@ def render_svg(
         import cairosvg
     except (ImportError, OSError) as exc:  # OSError: the cairo system library is missing
         raise missing_extra("cairosvg", "art") from exc
-    data = svg if isinstance(svg, bytes) else Path(svg).read_bytes()
+    if isinstance(svg, bytes):
+        data = svg
+    else:
+        try:
+            data = Path(svg).read_bytes()
+        except OSError as exc:
+            raise ImageDecodeError(
+                f"cannot read SVG file {svg}: {exc.strerror or exc}; pass the path of an .svg file"
+            ) from exc
+    if not data.strip():
+        raise ImageDecodeError(f"SVG {_describe(svg)} is empty; pass an .svg file with a drawing")
     hex_color = "#{:02x}{:02x}{:02x}".format(*color)
     text = data.decode("utf-8", errors="replace")
     text = re.sub(r"<svg\b", f'<svg fill="{hex_color}"', text, count=1)

@@ -505,6 +505,11 @@ def _is_url(text: str) -> bool:
     return _URL_RE.match(text) is not None
 
 
+def _is_folder(text: str) -> bool:
+    """Whether a command-line input names a folder (``""`` does not: it is not ``.``)."""
+    return bool(text) and not _is_url(text) and Path(text).is_dir()
+
+
 class PredictInputs:
     """The inputs of ``logobrand predict``, expanded lazily and in order.
 
@@ -531,7 +536,7 @@ class PredictInputs:
     def __init__(self, inputs: Sequence[str]) -> None:
         self.inputs = list(inputs)
         self.skipped = 0
-        self.has_folders = any(not _is_url(t) and Path(t).is_dir() for t in self.inputs)
+        self.has_folders = any(_is_folder(t) for t in self.inputs)
         self._events: deque[Failure | None] = deque()  # None: the next source's result
 
     def _skip(self, path: Path) -> None:
@@ -543,7 +548,7 @@ class PredictInputs:
         from logobrand.inference.pipeline import iter_image_files
 
         for text in self.inputs:
-            if _is_url(text) or not Path(text).is_dir():
+            if not _is_folder(text):  # a file or URL; an empty argument fails as a path
                 self._events.append(None)
                 yield text
                 continue
@@ -742,8 +747,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         extra = len(failures) - _SHOWN_FAILURES
         more = f" and {extra} more" if extra > 0 else ""
         _err(f"{PROG} predict: {len(failures)} of {n} input(s) failed: {shown}{more}")
-        if args.strict:
-            return EXIT_FAILED_INPUTS
+    if args.strict and (failures or (boxes is not None and boxes.draw_failures)):
+        return EXIT_FAILED_INPUTS
     return EXIT_OK
 
 

@@ -52,11 +52,16 @@ is calibrated on held-out photos without the gallery brands. A brand added with 
 reported when OCR reads one of its texts in a photo (see docs/fewshot.rst)."""
 
 
-def _image_paths(inputs: Sequence[str]) -> Iterator[Path]:
+def _image_paths(inputs: Sequence[str]) -> Iterator[str | Path]:
+    """The image files in ``inputs`` (files and folders); URLs pass through as they are."""
+    from logobrand.cli import _is_url
     from logobrand.inference.pipeline import iter_image_files
 
     for item in inputs:
-        yield from iter_image_files(item)
+        if _is_url(item):
+            yield item
+        else:
+            yield from iter_image_files(item)
 
 
 def _load(args: argparse.Namespace) -> LogoClassifier:
@@ -65,15 +70,20 @@ def _load(args: argparse.Namespace) -> LogoClassifier:
     return _load_classifier(args.model, getattr(args, "threads", None))
 
 
-def _write(clf: LogoClassifier, args: argparse.Namespace) -> Path:
-    if args.out is not None:
-        return clf.save_pretrained(args.out)
-    if args.model is None or args.model == "default":
+def _check_destination(args: argparse.Namespace) -> None:
+    """Refuse, before any work, to change a bundled model in place."""
+    from logobrand.inference.classifier import BUNDLED_MODELS
+
+    if args.out is None and (args.model is None or args.model in BUNDLED_MODELS):
         raise InvalidArgumentError(
-            "the bundled model is not changed in place; pass --out DIR to write a copy with "
-            "the gallery (or --model DIR to change your own model directory)"
+            f"the bundled model {args.model or 'default'!r} is not changed in place; pass "
+            "--out DIR to write a copy with the gallery (or --model DIR to change your own "
+            "model directory)"
         )
-    return clf.save_pretrained(clf.directory)
+
+
+def _write(clf: LogoClassifier, args: argparse.Namespace) -> Path:
+    return clf.save_pretrained(args.out if args.out is not None else clf.directory)
 
 
 def _artwork_images(args: argparse.Namespace, size: int) -> list[Any]:
@@ -98,6 +108,11 @@ def _cmd_add(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             "give reference photos (files or folders) or --artwork SVG for the brand"
         )
+    if args.artwork is not None and not Path(args.artwork).is_file():
+        raise InvalidArgumentError(
+            f"--artwork {args.artwork}: no such file; pass the path of the brand's .svg logo"
+        )
+    _check_destination(args)
     clf = _load(args)
     images: list[Any] = list(_image_paths(args.images))
     if args.images and not images:
@@ -119,6 +134,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
+    _check_destination(args)
     clf = _load(args)
     gallery = clf.remove_brand(args.name)
     where = _write(clf, args)
@@ -127,6 +143,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    _check_destination(args)
     clf = _load(args)
     paths = list(_image_paths(args.negatives))
     gallery = clf.calibrate_gallery(

@@ -12,7 +12,8 @@ can catch one type. Messages name the offending input and say what to do about i
     ├── DatasetLayoutError      a dataset folder or list file is missing or malformed
     ├── ModelFormatError        a model directory or config.json is invalid
     ├── MissingExtraError       an optional dependency is not installed
-    └── InvalidArgumentError    an argument is out of range or of the wrong kind
+    ├── InvalidArgumentError    an argument is out of range or of the wrong kind
+    └── OutputError             an output file or folder could not be written
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ class MissingExtraError(LogoBrandError, ImportError):
 
 class InvalidArgumentError(LogoBrandError, ValueError):
     """An argument has an invalid value."""
+
+
+class OutputError(LogoBrandError, OSError):
+    """An output file or folder could not be written: no permission, a file where a folder
+    should be, a full disk. The previous contents, if any, are left intact."""
+
+
+def output_error(path: object, exc: OSError) -> OutputError:
+    """Build the :class:`OutputError` for a failed write of ``path``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(
+        f"cannot write {path}: {reason}; choose a destination in a folder you can write to"
+    )
 
 
 def missing_extra(package: str, extra: str) -> MissingExtraError:

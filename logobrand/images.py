@@ -31,6 +31,7 @@ import io
 import logging
 import os
 import re
+import stat
 import struct
 import threading
 import warnings
@@ -48,8 +49,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_FILE_BYTES",
     "SUPPORTED_FORMATS",
     "ImageInput",
+    "check_image_iterable",
     "describe_source",
     "load_image",
     "sniff_image_type",
@@ -60,6 +63,8 @@ logger = logging.getLogger(__name__)
 ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, Image.Image]
 """Anything :func:`load_image` accepts: a path, a URL, encoded bytes, an array or a PIL image."""
 
+MAX_FILE_BYTES = 512 * 1024 * 1024
+"""Image files larger than this are refused before they are read (512 MiB)."""
 DEFAULT_MAX_PIXELS = 64_000_000
 """Default pixel limit (width x height); larger images raise :class:`ImageTooLargeError`."""
 
@@ -214,6 +219,32 @@ def load_image(
     return _decode_bytes(data, name, max_pixels, draft_size)
 
 
+def check_image_iterable(images: object, what: str = "images") -> None:
+    """Raise unless ``images`` is an iterable of images rather than a single image.
+
+    A single path string would otherwise be iterated character by character.
+
+    Raises:
+        InvalidArgumentError: ``images`` is one image (a path, bytes or a PIL image) or not
+            iterable.
+
+    Example:
+        >>> check_image_iterable(["a.jpg"])  # fine
+        >>> # check_image_iterable("a.jpg") raises: "... got a single str; wrap it in a list"
+    """
+    if isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike, Image.Image)):
+        example = f": [{images!r}]" if isinstance(images, (str, os.PathLike)) else ""
+        raise InvalidArgumentError(
+            f"{what} must be a list of images, got a single {type(images).__name__}; "
+            f"wrap it in a list{example}"
+        )
+    if not hasattr(images, "__iter__"):
+        raise InvalidArgumentError(
+            f"{what} must be an iterable of images (paths, URLs, bytes, arrays or PIL "
+            f"images), got {type(images).__name__}"
+        )
+
+
 def _check_positive_int(what: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise InvalidArgumentError(f"{what} must be a positive integer, got {value!r}")
@@ -227,16 +258,34 @@ def _read_source(source: str | os.PathLike[str], name: str, policy: FetchPolicy 
         from logobrand.images_fetch import fetch_url
 
         return fetch_url(text, policy=policy)
-    path = Path(text)
+    if not text:
+        raise ImageDecodeError(
+            "an empty path was given (an unset variable?); pass an image file path or URL"
+        )
     try:
-        return path.read_bytes()
+        info = os.stat(text)
     except FileNotFoundError as exc:
         raise ImageDecodeError(
             f"image file not found: {name}; check the path (relative paths are resolved "
             f"against {os.getcwd()})"
         ) from exc
-    except IsADirectoryError as exc:
-        raise ImageDecodeError(f"{name} is a directory, not an image file") from exc
+    except ValueError as exc:  # an embedded NUL character
+        raise ImageDecodeError(f"{name} is not a valid path: {exc}") from exc
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read image file {name}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageDecodeError(f"{name} is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageDecodeError(
+            f"{name} is not a regular file (a pipe, socket or device); pass an image file"
+        )
+    if info.st_size > MAX_FILE_BYTES:
+        raise ImageTooLargeError(
+            f"{name} is {info.st_size / 2**20:.0f} MiB; image files over "
+            f"{MAX_FILE_BYTES // 2**20} MiB are refused: resize or recompress it"
+        )
+    try:
+        return Path(text).read_bytes()
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ImageDecodeError(f"cannot read image file {name}: {reason}") from exc

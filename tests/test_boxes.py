@@ -398,6 +398,26 @@ def test_cli_boxes_json_and_draw(
 
 
 @pytest.mark.torch
+def test_cli_draw_never_overwrites_and_strict_counts_drawing_failures(
+    cam_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(patch_photo(64, 64, (0, 0, 16, 16))).save(photos / "a.jpg")
+    original = (photos / "a.jpg").read_bytes()
+    code = main(["predict", "--model", str(cam_model), "--draw", str(photos), str(photos)])
+    assert code == 0 and (photos / "a.jpg").read_bytes() == original  # the photo is kept
+    assert sorted(p.name for p in photos.iterdir()) == ["a-2.jpg", "a.jpg"]
+    capsys.readouterr()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the drawings folder should be")
+    args = ["predict", "--model", str(cam_model), "--draw", str(blocked), str(photos / "a.jpg")]
+    assert main(args) == 0
+    assert "1 drawing(s) failed" in capsys.readouterr().err
+    assert main([*args, "--strict"]) == 1
+
+
+@pytest.mark.torch
 def test_gallery_brand_has_no_box_but_the_same_decision(cam_model: Path) -> None:
     clf = LogoClassifier.from_pretrained(cam_model, threads=1)
     green = np.zeros((48, 48, 3), np.uint8)

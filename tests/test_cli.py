@@ -545,3 +545,27 @@ def test_quantize_without_photos_says_what_to_do(
     args = ["quantize", str(model_dir), "--calibration", str(tmp_path / "empty")]
     code, _, err = run([*args, "--out", str(tmp_path / "int8")], capsys)
     assert code == 2 and "no image files" in err and not (tmp_path / "int8").exists()
+
+
+def test_brands_refusals_come_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "a.jpg"
+    Image.new("RGB", (8, 8)).save(photo)
+    assert main(["brands", "add", "acme", str(photo), "--model", "fast"]) == 2
+    assert "bundled model 'fast' is not changed in place" in capsys.readouterr().err
+    art = ["brands", "add", "acme", "--artwork", str(tmp_path / "nope.svg"), "--model", "m"]
+    assert main(art) == 2
+    err = capsys.readouterr().err
+    assert "nope.svg: no such file" in err and "Traceback" not in err
+
+
+def test_empty_argument_is_not_the_current_folder() -> None:
+    from logobrand.cli_brands import _image_paths
+
+    inputs = PredictInputs([""])
+    assert not inputs.has_folders
+    assert list(inputs.sources()) == [""]  # predicted, so it fails as an empty path
+    with pytest.raises(InvalidArgumentError, match="empty path"):
+        list(_image_paths([""]))
+    assert list(_image_paths(["https://example.com/a.jpg"])) == ["https://example.com/a.jpg"]

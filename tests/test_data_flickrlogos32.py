@@ -162,3 +162,11 @@ def test_shared_example_tree(shared_data: Path) -> None:
     tutorial = FlickrLogosDataset(root, "train", tutorial_recipe=True)
     assert len(tutorial) == 4
     assert tutorial[3][0].ndim == 3
+
+
+def test_a_list_file_that_is_not_utf8_is_named(tree: Path) -> None:
+    (tree / "valset-nologos.txt").write_bytes("0/1.jpg\n".encode("utf-16"))
+    with pytest.raises(DatasetLayoutError, match=r"valset-nologos\.txt is not UTF-8"):
+        FlickrLogosDataset(tree, "test")
+    with pytest.raises(InvalidArgumentError, match="dataset folder"):
+        FlickrLogosDataset(None, "test")  # type: ignore[arg-type]

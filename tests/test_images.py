@@ -8,6 +8,7 @@ of the module's run.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import warnings
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-import logobrand.images_fetch  # noqa: F401  (imported to check it leaves Pillow's flags alone)
+import logobrand.images
+import logobrand.images_fetch  # (imported to check it leaves Pillow's flags alone)
 from logobrand.errors import (
     FetchError,
     ImageDecodeError,
@@ -792,3 +794,33 @@ def test_plain_jpegs_take_the_opencv_path_and_cmyk_does_not(
     Image.fromarray(blocks(64, 48)).convert("CMYK").save(cmyk, format="JPEG")
     load_image(cmyk.getvalue())
     assert taken == [True, False]
+
+
+def test_paths_that_are_not_image_files_fail_fast_and_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ImageDecodeError, match="empty path"):
+        load_image("")  # not the current folder
+    with pytest.raises(ImageDecodeError, match="not a valid path"):
+        load_image("photo.jpg\x00")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageDecodeError, match="not a regular file"):
+        load_image(fifo)  # refused before open(), which would wait for a writer
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff" + b"\x00" * 64)
+    monkeypatch.setattr(logobrand.images, "MAX_FILE_BYTES", 32)
+    with pytest.raises(ImageTooLargeError, match="resize or recompress"):
+        load_image(big)
+
+
+def test_a_single_image_is_not_taken_for_a_list_of_images() -> None:
+    from logobrand.images import check_image_iterable
+
+    check_image_iterable(["a.jpg"])
+    check_image_iterable(iter([b"x"]))
+    for single in ("a.jpg", Path("a.jpg"), b"\xff\xd8", Image.new("RGB", (2, 2))):
+        with pytest.raises(InvalidArgumentError, match="wrap it in a list"):
+            check_image_iterable(single)
+    with pytest.raises(InvalidArgumentError, match="iterable of images"):
+        check_image_iterable(5)

@@ -380,3 +380,45 @@ def test_quantize_int8_checks_its_calibration(model_dir: Path, tmp_path: Path) -
         quantize_int8(model_dir / "model.onnx", tmp_path / "q.onnx", np.zeros((3, SIZE, SIZE)))
     with pytest.raises(ModelFormatError, match="not found"):
         quantize_int8(tmp_path / "nope.onnx", tmp_path / "q.onnx", np.zeros((1, 3, SIZE, SIZE)))
+
+
+def test_argument_mistakes_are_typed_errors(
+    clf: LogoClassifier, model_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"wrap it in a list: \['a\.jpg'\]"):
+        clf.predict_batch("a.jpg")  # not eight failures named 'a', '.', 'j', ...
+    with pytest.raises(InvalidArgumentError, match="wrap it in a list"):
+        clf.embed("a.jpg")
+    with pytest.raises(InvalidArgumentError, match="iterable of images"):
+        clf.predict_batch(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="workers must be at most"):
+        clf.predict_batch(["a.jpg"], workers=100_000)
+    for threads in (100_000, 0, "2"):
+        with pytest.raises(InvalidArgumentError, match="threads must be an integer from 1"):
+            LogoClassifier.from_pretrained(model_dir, threads=threads)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="expected a model directory"):
+        LogoClassifier.from_pretrained(5)  # type: ignore[arg-type]
+    a_file = tmp_path / "photo.jpg"
+    a_file.write_bytes(b"x")
+    with pytest.raises(ModelFormatError, match="is a file"):
+        LogoClassifier.from_pretrained(a_file)
+    run = tmp_path / "run"
+    clf.save_pretrained(run / "best")  # the layout `logobrand train --out run` writes
+    with pytest.raises(ModelFormatError, match=r"training run.*best"):
+        LogoClassifier.from_pretrained(run)
+
+
+def test_bundled_models_are_not_changed_in_place() -> None:
+    from logobrand.inference.classifier import BUNDLED_MODELS
+
+    default = BUNDLED_MODELS["default"]
+    if not (default / "config.json").is_file():
+        pytest.skip("no bundled model in this install")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in default.iterdir())
+    bundled = LogoClassifier.from_pretrained(threads=1)
+    with pytest.raises(InvalidArgumentError, match="bundled 'default' model"):
+        bundled.save_pretrained(default)
+    with pytest.raises(InvalidArgumentError, match="not changed in place"):
+        bundled.add_brand("acme", [np.zeros((8, 8, 3), np.uint8)], save=True)
+    assert bundled.gallery is None  # refused before any change
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in default.iterdir()) == before

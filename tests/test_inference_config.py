@@ -275,3 +275,32 @@ def test_refuses_to_replace_unrelated_folder(tmp_path: Path) -> None:
     empty.mkdir()
     write_model_dir(empty, _writer("v1"))
     assert _version(empty) == "v1"
+
+
+def test_replacing_a_model_keeps_the_users_files(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    write_model_dir(target, _writer("v1"))
+    (target / "README.txt").write_text("my notes")
+    (target / "extra").mkdir()
+    (target / "extra" / "eval.csv").write_text("a,b")
+    (target / "gallery.npz").write_bytes(b"stale")  # a model file the new copy does not write
+    write_model_dir(target, _writer("v2"))
+    assert _version(target) == "v2"
+    assert (target / "README.txt").read_text() == "my notes"
+    assert (target / "extra" / "eval.csv").read_text() == "a,b"
+    assert not (target / "gallery.npz").exists()
+    assert _siblings(target) == ["model"]
+
+
+def test_unwritable_destination_is_an_output_error(tmp_path: Path) -> None:
+    from logobrand._io import atomic_write_text
+    from logobrand.errors import LogoBrandError, OutputError
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(OutputError, match="cannot write") as info:
+        write_model_dir(a_file / "model", _writer("v1"))  # a file where a folder should be
+    assert isinstance(info.value, LogoBrandError) and isinstance(info.value, OSError)
+    with pytest.raises(OutputError, match=str(a_file / "notes.txt")):
+        atomic_write_text(a_file / "notes.txt", "hello")
+    assert a_file.read_text() == "x"

@@ -21,7 +21,7 @@ from typing import Any, SupportsIndex, TypeVar
 
 from numpy.typing import NDArray
 
-from logobrand.errors import InvalidArgumentError
+from logobrand.errors import DatasetLayoutError, InvalidArgumentError
 from logobrand.images import load_image
 
 NO_LOGO = "no-logo"
@@ -324,8 +324,33 @@ def concat(*datasets: FileDataset, transform: Transform | None = _SAME) -> FileD
 
 
 def as_path(root: str | os.PathLike[str]) -> Path:
-    """``Path(root)`` with ``~`` expanded."""
+    """``Path(root)`` with ``~`` expanded.
+
+    Raises:
+        InvalidArgumentError: ``root`` is not a path (``None``, a number) or is empty.
+    """
+    if not isinstance(root, (str, os.PathLike)) or not os.fspath(root):
+        raise InvalidArgumentError(
+            f"expected the path of a dataset folder, got {root!r}; pass a folder path"
+        )
     return Path(os.fspath(root)).expanduser()
+
+
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of a dataset list or annotation file (a BOM is dropped).
+
+    Raises:
+        DatasetLayoutError: The file cannot be read or is not UTF-8 text.
+    """
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetLayoutError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+            "or restore the file from the dataset download"
+        ) from exc
+    except OSError as exc:
+        raise DatasetLayoutError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def as_samples(data: FileDataset | Sequence[Sample]) -> list[Sample]:

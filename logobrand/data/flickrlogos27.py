@@ -23,6 +23,7 @@ from logobrand.data.base import (
     Transform,
     apply_name_map,
     as_path,
+    read_text_file,
 )
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError
 
@@ -146,7 +147,7 @@ def _read_training(path: Path) -> list[_Record]:
             "('<file> <brand> <subset> x1 y1 x2 y2' per line)"
         )
     grouped: dict[tuple[str, str], list[Box]] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, raw in enumerate(read_text_file(path).splitlines(), start=1):
         fields = raw.split()
         if not fields:
             continue
@@ -170,7 +171,7 @@ def _read_query_none(path: Path) -> list[str]:
             f"{path} is missing: it lists the no-logo photos; restore it or pass include_none=False"
         )
     names = []
-    for raw in path.read_text(encoding="utf-8-sig").splitlines():
+    for raw in read_text_file(path).splitlines():
         fields = raw.split()
         if len(fields) >= 2 and fields[1].lower() == "none":
             names.append(fields[0])

@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from logobrand.data.base import NO_LOGO, Box, FileDataset, Sample, Transform, as_path
+from logobrand.data.base import (
+    NO_LOGO,
+    Box,
+    FileDataset,
+    Sample,
+    Transform,
+    as_path,
+    read_text_file,
+)
 from logobrand.data.base import canonical_class_name as _canonical
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError
 
@@ -169,7 +177,7 @@ def _read_list(root: Path, name: str) -> list[_Entry]:
             f"has both; restore one of them"
         )
     entries: list[_Entry] = []
-    text = list_file.read_text(encoding="utf-8-sig")
+    text = read_text_file(list_file)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip().replace("\\", "/")
         if not line:
@@ -218,7 +226,7 @@ def read_bboxes_file(path: Path) -> tuple[Box, ...]:
         DatasetLayoutError: A line is not four numbers; the message names file and line.
     """
     boxes: list[Box] = []
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text_file(path).splitlines()
     for number, raw in enumerate(lines, start=1):
         fields = raw.replace(",", " ").split()
         if not fields:

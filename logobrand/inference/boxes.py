@@ -613,8 +613,10 @@ def save_drawing(
 
     The photo is read again from ``source`` (for a URL: fetched again). The file is named
     after the source (``photos/a.png`` -> ``a.jpg``, a URL after its last path segment,
-    other inputs ``photo.jpg``); a name already in ``taken`` gets ``-2``, ``-3``, ...
-    appended, and the name used is added to ``taken``.
+    other inputs ``photo.jpg``); a name already in ``taken`` or already a file in
+    ``directory`` gets ``-2``, ``-3``, ... appended (an existing file, such as the photo
+    itself when ``directory`` is its folder, is never overwritten), and the name used is
+    added to ``taken``.
 
     Args:
         source: The input the prediction was made from.
@@ -643,13 +645,13 @@ def save_drawing(
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
         raise InvalidArgumentError(f"cannot encode the drawing of {describe_source(source)}")
     used = taken if taken is not None else set()
+    out = Path(directory)
     stem = _file_stem(source)
     name, n = f"{stem}.jpg", 1
-    while name in used:
+    while name in used or os.path.lexists(out / name):
         n += 1
         name = f"{stem}-{n}.jpg"
     used.add(name)
-    out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     return atomic_write_bytes(out / name, encoded.tobytes())
 

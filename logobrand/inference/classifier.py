@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
-from logobrand.images import ImageInput, describe_source, load_image
+from logobrand.images import ImageInput, check_image_iterable, describe_source, load_image
 from logobrand.inference.config import (
     CONFIG_NAME,
     ModelConfig,
@@ -32,6 +32,7 @@ from logobrand.inference.config import (
 from logobrand.inference.gallery import GALLERY_JSON, GALLERY_KEY, Gallery
 from logobrand.inference.gallery import decide as gallery_decide
 from logobrand.inference.onnx import (
+    MAX_THREADS,
     ORT_ERRORS,
     create_session,
     quantize_int8,
@@ -145,7 +146,17 @@ class LogoClassifier:
                     "of a model directory, e.g. LogoClassifier.from_pretrained('runs/x/model')"
                 )
         else:
+            if not isinstance(name_or_dir, (str, os.PathLike)) or not os.fspath(name_or_dir):
+                raise InvalidArgumentError(
+                    f"expected a model directory or one of {sorted(BUNDLED_MODELS)}, got "
+                    f"{name_or_dir!r}"
+                )
             directory = Path(name_or_dir)
+            if directory.is_file():
+                raise ModelFormatError(
+                    f"{directory} is a file; pass the model directory that holds config.json "
+                    "and model.onnx"
+                )
             if not directory.is_dir():
                 backups = leftover_backups(directory)
                 hint = (
@@ -155,6 +166,14 @@ class LogoClassifier:
                     else "; pass a directory written by save_model_dir or save_pretrained"
                 )
                 raise ModelFormatError(f"model directory {directory} does not exist{hint}")
+            if (
+                not (directory / CONFIG_NAME).exists()
+                and (directory / "best" / CONFIG_NAME).is_file()
+            ):
+                raise ModelFormatError(
+                    f"{directory} is a training run, not a model directory; load its best "
+                    f"checkpoint: {directory / 'best'}"
+                )
         config = ModelConfig.load(directory)
         session = create_session(
             directory / config.onnx_file, threads=threads, allow_spinning=allow_spinning
@@ -220,6 +239,7 @@ class LogoClassifier:
         write_model_files: Callable[[Path], object],
     ) -> Path:
         """Write a model directory atomically: the model files, the gallery and ``config``."""
+        _refuse_bundled(directory)
         gallery = self._gallery
         if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
             files = {**files, GALLERY_KEY: GALLERY_JSON}  # few-shot brands (see add_brand)
@@ -492,12 +512,17 @@ class LogoClassifier:
             >>> # results = list(clf.predict_batch(["a.jpg", "b.png"], batch_size=16))
             >>> # [r.brand for r in results if r.ok]
         """
+        check_image_iterable(images)
         _check_top_k(top_k)
         for name, value in (("batch_size", batch_size), ("workers", workers)):
             if value is None and name == "workers":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+            if name == "workers" and value > MAX_THREADS:
+                raise InvalidArgumentError(
+                    f"workers must be at most {MAX_THREADS} decoding threads, got {value}"
+                )
         if total is not None and (
             isinstance(total, bool) or not isinstance(total, int) or total < 0
         ):
@@ -570,6 +595,7 @@ class LogoClassifier:
         """
         from logobrand.inference.gallery import embed_images
 
+        check_image_iterable(images)
         return embed_images(self, images, batch_size=batch_size)
 
     def add_brand(
@@ -625,6 +651,8 @@ class LogoClassifier:
 
         if texts:
             self.text_reader  # noqa: B018 - fails now, before any work, without the extra
+        if save:
+            _refuse_bundled(self._directory)
         self._gallery = add_brand(
             self, name, images, replace=replace, batch_size=batch_size, kind=kind, texts=texts
         )
@@ -640,6 +668,8 @@ class LogoClassifier:
         """
         from logobrand.inference.gallery import gallery_of
 
+        if save:
+            _refuse_bundled(self._directory)
         self._gallery = gallery_of(self).remove(name)
         if save:
             self.save_pretrained(self._directory)
@@ -677,6 +707,8 @@ class LogoClassifier:
         """
         from logobrand.inference.gallery import DEFAULT_TARGET_FPR, embed_images, gallery_of
 
+        if save:
+            _refuse_bundled(self._directory)
         fpr = DEFAULT_TARGET_FPR if target_fpr is None else target_fpr
         gallery = gallery_of(self, kind)
         embeddings = embed_images(self, negatives, kind=gallery.kind)
@@ -797,6 +829,18 @@ def _check_session(session: ort.InferenceSession, config: ModelConfig, path: Pat
             f"{n_labels} labels; the labels do not belong to this model: fix 'labels' or "
             "re-save the model"
         )
+
+
+def _refuse_bundled(directory: str | os.PathLike[str]) -> None:
+    """Raise if ``directory`` is a bundled model: saving there would change the package."""
+    target = Path(directory).resolve()
+    for name, bundled in BUNDLED_MODELS.items():
+        if target == bundled.resolve():
+            raise InvalidArgumentError(
+                f"{directory} is the bundled {name!r} model, which is not changed in place; "
+                "save a copy to a folder of your own (save_pretrained(DIR), or --out DIR in "
+                "the CLI) and load that"
+            )
 
 
 __all__ = [

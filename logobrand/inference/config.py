@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from logobrand._io import _UMASK, _fsync_dir, atomic_write_json
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import InvalidArgumentError, LogoBrandError, ModelFormatError, output_error
 from logobrand.inference.prediction import NO_LOGO
 from logobrand.models.registry import Preprocessing
 
@@ -327,11 +327,15 @@ _OLD_TAG = ".old-"
 def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
     """Create or replace ``directory`` atomically with what ``writer`` puts in a fresh folder.
 
-    ``writer(tmp)`` fills a new hidden sibling folder. Only when it returns is the new folder
-    swapped into place: the previous ``directory`` (if any) is renamed to a hidden backup, the
-    new folder is renamed to ``directory`` and the backup is deleted. An exception at any step
-    leaves the previous ``directory`` intact (a failed second rename is rolled back); a hard
-    crash between the renames leaves the backup, which :func:`recover_model_dir` restores.
+    ``writer(tmp)`` fills a new hidden sibling folder. Files and folders of the previous
+    ``directory`` that are not model files (not ``config.json``, a file its ``files`` names,
+    or an ``.onnx``, ``.safetensors`` or ``gallery.*`` file) and that the writer did not
+    write, such as a README the user keeps beside the model, are copied into it. Only then is
+    the new folder swapped into place: the previous ``directory`` (if any) is renamed to a
+    hidden backup, the new folder is renamed to ``directory`` and the backup is deleted. An
+    exception at any step leaves the previous ``directory`` intact (a failed second rename is
+    rolled back); a hard crash between the renames leaves the backup, which
+    :func:`recover_model_dir` restores.
 
     Args:
         directory: The model directory to create or replace. If it exists it must be a model
@@ -344,6 +348,8 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
 
     Raises:
         InvalidArgumentError: ``directory`` exists and is a file or an unrelated folder.
+        OutputError: A file or folder cannot be written (the previous ``directory`` is left
+            intact).
 
     Example:
         >>> import tempfile
@@ -362,22 +368,52 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
                 f"{target} exists and is not a model directory (no {CONFIG_NAME}); refusing to "
                 "replace it: choose a new or empty folder"
             )
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=target.parent))
+    except OSError as exc:
+        raise output_error(target, exc) from exc
     try:
         writer(tmp)
+        carried = _carry_user_files(target, tmp) if target.is_dir() else set()
         for path in tmp.iterdir():
-            if path.is_file():  # mkstemp/mkdtemp make private files; honour the umask instead
-                path.chmod(0o666 & ~_UMASK)
+            if path.is_file() and path.name not in carried:
+                path.chmod(0o666 & ~_UMASK)  # mkstemp/mkdtemp make private files; use the umask
             _fsync_file(path)
         tmp.chmod(0o777 & ~_UMASK)
         _fsync_dir(tmp)
         _swap_into_place(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, LogoBrandError):
+            raise output_error(target, exc) from exc
         raise
     return target
+
+
+def _carry_user_files(old: Path, new: Path) -> set[str]:
+    """Copy the entries of ``old`` that are not model files and that ``new`` lacks; return
+    their names."""
+    owned = {CONFIG_NAME}
+    try:
+        files = json.loads((old / CONFIG_NAME).read_text(encoding="utf-8")).get("files", {})
+        owned |= {str(name) for name in files.values()} if isinstance(files, dict) else set()
+    except (OSError, ValueError, AttributeError):
+        pass  # no readable config: the suffix rule below still applies
+    carried: set[str] = set()
+    for entry in old.iterdir():
+        name = entry.name
+        model_file = name.endswith((".onnx", ".safetensors")) or name.startswith("gallery.")
+        if name in owned or model_file or os.path.lexists(new / name):
+            continue
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), new / name)
+        elif entry.is_dir():
+            shutil.copytree(entry, new / name, symlinks=True)
+        else:
+            shutil.copy2(entry, new / name)
+        carried.add(name)
+    return carried
 
 
 def _swap_into_place(new: Path, target: Path) -> None:

@@ -20,12 +20,13 @@ names the backup in its error message) to restore it, then save again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +129,27 @@ def _with_extra_outputs(torch: Any, model: Any) -> tuple[Any, list[str]]:
     return _AllOutputs(model), [OUTPUT_NAME, *model.extra_onnx_outputs()]
 
 
-def _export_legacy(torch: Any, model: Any, dummy: Any, path: Path, opset: int) -> None:
-    module, names = _with_extra_outputs(torch, model)
+@contextlib.contextmanager
+def quiet_torch_export() -> Iterator[None]:
+    """Hide the TorchScript ONNX exporter's chatter inside the block.
+
+    Its deprecation notices, tracer warnings (Python values taken from tensors: constant for
+    these models) and the "Constant folding - Only steps=1" notes are harmless for
+    logobrand's networks and would repeat at every checkpoint.
+    """
+    import torch
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
+        warnings.filterwarnings("ignore", message=r"Constant folding - Only steps=1")
+        yield
+
+
+def _export_legacy(torch: Any, model: Any, dummy: Any, path: Path, opset: int) -> None:
+    module, names = _with_extra_outputs(torch, model)
+    with quiet_torch_export():
         torch.onnx.export(
             module,
             (dummy,),
@@ -342,4 +359,11 @@ def _check_output_width(onnx_path: Path, input_size: int, num_labels: int) -> No
         )
 
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "check_onnx_matches", "export_onnx", "save_model_dir"]
+__all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "check_onnx_matches",
+    "export_onnx",
+    "quiet_torch_export",
+    "save_model_dir",
+]

@@ -100,6 +100,7 @@ import numpy as np
 
 from logobrand._io import atomic_write_bytes, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.images import check_image_iterable
 from logobrand.inference.config import read_json_file
 from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
 from logobrand.inference.text import TextIndex, text_key
@@ -1411,11 +1412,7 @@ def add_brand(
 ) -> Gallery:
     """The classifier's gallery with ``name`` added from ``images`` (see ``add_brand``)."""
     check_brand_name(name, classifier.labels)
-    if isinstance(images, (str, bytes, os.PathLike)):
-        raise InvalidArgumentError(
-            f"images must be a list of images, got a single {type(images).__name__}; "
-            "wrap it in a list"
-        )
+    check_image_iterable(images)
     gallery = gallery_of(classifier, kind)
     embeddings = embed_images(classifier, images, kind=gallery.kind, batch_size=batch_size)
     if embeddings.shape[0] == 0:

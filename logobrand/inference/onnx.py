@@ -43,6 +43,9 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
 
 
 ORT_ERRORS: tuple[type[BaseException], ...] = _ort_errors()
+
+MAX_THREADS = 256
+"""The most ONNX Runtime threads a session may be given (more only exhaust the machine)."""
 """What ``onnxruntime`` raises for bad models or inputs (its exceptions are not typed)."""
 
 
@@ -87,14 +90,19 @@ def create_session(
 
     Raises:
         ModelFormatError: The file is missing or is not a loadable ONNX model.
-        InvalidArgumentError: ``threads`` is < 1.
+        InvalidArgumentError: ``threads`` is not an integer from 1 to :data:`MAX_THREADS`.
 
     Example:
         >>> # sess = create_session("model.onnx", threads=2)
         >>> # logits = sess.run(["logits"], {"images": batch})[0]
     """
-    if threads is not None and (isinstance(threads, bool) or threads < 1):
-        raise InvalidArgumentError(f"threads must be >= 1 or None, got {threads!r}")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS
+    ):
+        raise InvalidArgumentError(
+            f"threads must be an integer from 1 to {MAX_THREADS} or None (every usable core: "
+            f"{usable_cpu_count()} here), got {threads!r}"
+        )
     path = Path(onnx_path)
     if not path.is_file():
         raise ModelFormatError(
@@ -216,4 +224,4 @@ def quantize_int8(
     return dst
 
 
-__all__ = ["ORT_ERRORS", "create_session", "quantize_int8", "usable_cpu_count"]
+__all__ = ["MAX_THREADS", "ORT_ERRORS", "create_session", "quantize_int8", "usable_cpu_count"]

@@ -92,6 +92,10 @@ def iter_image_files(
         >>> # for path in iter_image_files("photos"): ...
         >>> # clf.predict_batch(iter_image_files("photos"), progress=True)
     """
+    if not os.fspath(root):
+        raise InvalidArgumentError(
+            "an empty path was given (an unset variable?); pass a folder of photos or one image"
+        )
     top = Path(root)
     keep = frozenset(s.lower() for s in suffixes)
     if top.is_file():

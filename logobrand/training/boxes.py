@@ -33,7 +33,6 @@ import dataclasses
 import json
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -46,6 +45,7 @@ from logobrand.errors import ImageDecodeError, InvalidArgumentError, missing_ext
 from logobrand.images import ImageInput, load_image
 from logobrand.inference.classifier import BOX_HEAD_FILE, BOX_HEAD_KEY
 from logobrand.inference.config import copy_model_files
+from logobrand.inference.export import quiet_torch_export
 from logobrand.transforms import preprocess
 
 if TYPE_CHECKING:
@@ -461,9 +461,7 @@ def save_box_head(
     module = ExportedBoxHead(head).eval()
 
     def export(path: Path) -> None:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
+        with torch.no_grad(), quiet_torch_export():
             torch.onnx.export(
                 module,
                 (torch.from_numpy(fine).float(), torch.from_numpy(coarse).float()),

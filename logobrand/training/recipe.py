@@ -46,7 +46,7 @@ from logobrand.data import NO_LOGO, FileDataset, Sample
 from logobrand.errors import InvalidArgumentError, LogoBrandError
 from logobrand.images import load_image
 from logobrand.inference.config import ModelConfig
-from logobrand.inference.export import save_model_dir
+from logobrand.inference.export import quiet_torch_export, save_model_dir
 from logobrand.inference.onnx import create_session
 from logobrand.metrics import threshold_for_precision
 from logobrand.models import Preprocessing, create_model, get_model_spec
@@ -262,7 +262,7 @@ def cache_trunk_features(
     with tempfile.TemporaryDirectory(prefix="logobrand-trunk-") as tmp:
         onnx_path = Path(tmp) / "trunk.onnx"
         trunk = _Trunk(model, frozen_blocks).eval()
-        with torch.no_grad():
+        with torch.no_grad(), quiet_torch_export():
             torch.onnx.export(
                 trunk,
                 (torch.zeros(1, 3, size, size),),
