@@ -47,6 +47,9 @@ Transform = Callable[[np.ndarray], np.ndarray]
 SizeLike = int | tuple[int, int]
 """A size: an ``int`` for a square, or ``(height, width)``."""
 
+MAX_SIDE = 16384
+"""The largest side a transform's ``size`` may ask for, in pixels."""
+
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _PADDING_MODES = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT}
 
@@ -95,8 +98,8 @@ def _size_hw(size: SizeLike, what: str) -> tuple[int, int]:
         h, w = int(size[0]), int(size[1])
     else:
         raise InvalidArgumentError(f"{what}: size must be an int or (height, width), got {size!r}")
-    if h < 1 or w < 1:
-        raise InvalidArgumentError(f"{what}: size must be positive, got {size!r}")
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise InvalidArgumentError(f"{what}: size must be from 1 to {MAX_SIDE}, got {size!r}")
     return h, w
 
 
@@ -798,9 +801,11 @@ class Normalize:
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         mean_t, std_t = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-        if len(mean_t) != len(std_t) or not mean_t or min(std_t) <= 0:
+        finite = all(math.isfinite(v) for v in (*mean_t, *std_t))
+        if len(mean_t) != len(std_t) or not mean_t or not finite or min(std_t) <= 0:
             raise InvalidArgumentError(
-                f"Normalize: mean and std need the same number (>= 1) of values and std > 0, "
+                f"Normalize: mean and std need the same number (>= 1) of finite values and "
+                f"std > 0, "
                 f"got mean={mean_t} std={std_t}"
             )
         self.mean, self.std = mean_t, std_t
@@ -958,6 +963,7 @@ def eval_transform(pre: Preprocessing) -> Compose:
 
 
 __all__ = [
+    "MAX_SIDE",
     "CenterCrop",
     "ColorJitter",
     "Compose",

@@ -123,6 +123,10 @@ def test_add_append_replace_remove_and_errors() -> None:
         g3.remove("z")
     with pytest.raises(InvalidArgumentError, match="reserved"):
         g.add("no-logo", np.ones((1, 4)))
+    with pytest.raises(InvalidArgumentError, match="reserved"):
+        g.add("No-Logo", np.ones((1, 4)))
+    with pytest.raises(InvalidArgumentError, match="compared ignoring case"):
+        g3.add("Y", np.ones((1, 4)))  # one brand, not two that differ in case
     with pytest.raises(InvalidArgumentError, match="shape"):
         g.add("w", np.ones((1, 5)))
     with pytest.raises(InvalidArgumentError, match="NaN"):
@@ -456,8 +460,9 @@ def test_add_remove_and_persist_round_trip(gallery_model_dir: Path, tmp_path: Pa
     clf.calibrate_gallery(_images(30, seed=5))
     clf.add_brand("acme", refs)
     clf.add_brand("zeta", _solid([(20, 20, 250), (30, 40, 230)]))
-    with pytest.raises(InvalidArgumentError, match="trained classes"):
-        clf.add_brand("a", refs)
+    for name in ("a", "A"):
+        with pytest.raises(InvalidArgumentError, match="trained classes"):
+            clf.add_brand(name, refs)
     assert clf.gallery is not None and clf.gallery.brands == ("acme", "zeta")
     sims = clf.gallery.similarities(clf.embed(refs))
     assert (sims.argmax(axis=1) == 0).all()

@@ -370,3 +370,12 @@ def test_make_rng_validation() -> None:
 @given(images(max_side=40))
 def test_eval_transform_equals_preprocess(img: np.ndarray) -> None:
     np.testing.assert_array_equal(eval_transform(PRE)(img), preprocess(img, PRE))
+
+
+def test_transform_parameters_are_checked_when_built() -> None:
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        Normalize([float("nan")] * 3, [1.0] * 3)
+    with pytest.raises(InvalidArgumentError, match="from 1 to 16384"):
+        Resize(10**6)  # would only fail later, as an OpenCV out-of-memory error
+    with pytest.raises(InvalidArgumentError, match="from 1 to 16384"):
+        CenterCrop((0, 5))

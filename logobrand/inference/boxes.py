@@ -350,8 +350,9 @@ def check_can_localise(clf: LogoClassifier) -> None:
     if CELL_SCORES not in names:
         raise InvalidArgumentError(
             f"the model in {clf.directory} cannot localise logos: its ONNX file has no "
-            f"{CELL_SCORES!r} output (it has {names}); predict without boxes=True, or "
-            "re-export a model with a spatial head (efficientnet_lite0) with save_model_dir"
+            f"{CELL_SCORES!r} output (it has {names}); predict without boxes=True (--boxes, "
+            "--draw), or re-export a model with a spatial head (efficientnet_lite0) with "
+            "`logobrand export` or save_model_dir"
         )
 
 
@@ -381,7 +382,8 @@ def forward_with_cells(clf: LogoClassifier, batch: np.ndarray) -> tuple[np.ndarr
     if cells.ndim != 4 or cells.shape[:2] != (len(batch), len(clf.labels)):
         raise InvalidArgumentError(
             f"the model's {CELL_SCORES!r} output has shape {cells.shape}; expected (N, "
-            f"{len(clf.labels)}, h, w): re-export the model with save_model_dir"
+            f"{len(clf.labels)}, h, w): re-export the model (`logobrand export`, or "
+            "save_model_dir in Python)"
         )
     return rows, cells
 

@@ -163,7 +163,8 @@ class LogoClassifier:
                     f"; an interrupted save left the previous copy at {backups[0]}: run "
                     f"logobrand.inference.recover_model_dir({str(directory)!r}) to restore it"
                     if backups
-                    else "; pass a directory written by save_model_dir or save_pretrained"
+                    else "; pass a model directory (written by `logobrand train` or `export`, "
+                    "or by save_pretrained)"
                 )
                 raise ModelFormatError(f"model directory {directory} does not exist{hint}")
             if (
@@ -797,7 +798,7 @@ def _check_session(session: ort.InferenceSession, config: ModelConfig, path: Pat
     if len(inputs) != 1:
         raise ModelFormatError(
             f"{path} has {len(inputs)} inputs; expected one input 'images' (N, 3, {size}, "
-            f"{size}): re-export it with save_model_dir"
+            f"{size}): re-export it (`logobrand export`, or save_model_dir in Python)"
         )
     meta = inputs[0]
     shape = list(meta.shape)

@@ -722,6 +722,12 @@ class Gallery:
                 f"texts must be a list of strings, got the string {texts!r}; wrap it in a list"
             )
         brands, counts, blocks = self._blocks()
+        twins = [b for b in brands if b != brand and b.casefold() == brand.casefold()]
+        if twins:
+            raise InvalidArgumentError(
+                f"the gallery already has the brand {twins[0]!r}; brand names are compared "
+                f"ignoring case: add to {twins[0]!r} or pick another name than {brand!r}"
+            )
         all_texts = list(self._texts)
         if brand in brands:
             i = brands.index(brand)
@@ -1093,18 +1099,19 @@ def check_brand_name(name: str, trained_labels: Iterable[str] = ()) -> None:
     problem = _name_problem(name)
     if problem is not None:
         raise InvalidArgumentError(problem)
-    if name in set(trained_labels):
+    same = [label for label in trained_labels if label.casefold() == name.casefold()]
+    if same:
         raise InvalidArgumentError(
-            f"{name!r} is already one of the model's trained classes; pick another name for "
-            "the gallery brand"
+            f"{name!r} is already one of the model's trained classes ({same[0]!r}; names are "
+            "compared ignoring case); pick another name for the gallery brand"
         )
 
 
 def _name_problem(name: object) -> str | None:
     if not isinstance(name, str) or not name.strip() or name != name.strip():
         return f"a brand name must be a non-empty string without outer spaces, got {name!r}"
-    if name == NO_LOGO:
-        return f"{NO_LOGO!r} is reserved for photos without a brand"
+    if name.casefold() == NO_LOGO:
+        return f"{NO_LOGO!r} (in any case) is reserved for photos without a brand"
     if any(ch in name for ch in "\n\r\t"):
         return f"a brand name cannot contain control characters, got {name!r}"
     return None

@@ -107,7 +107,7 @@ def create_session(
     if not path.is_file():
         raise ModelFormatError(
             f"ONNX model {path} not found; the model directory is incomplete: re-save it "
-            "with save_model_dir or LogoClassifier.save_pretrained"
+            "with `logobrand export`, save_model_dir or LogoClassifier.save_pretrained"
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads if threads is not None else usable_cpu_count()
@@ -124,7 +124,8 @@ def create_session(
         )
     except ORT_ERRORS as exc:
         raise ModelFormatError(
-            f"cannot load ONNX model {path}: {exc}; re-export it with save_model_dir"
+            f"cannot load ONNX model {path}: {exc}; re-export it (`logobrand export`, or "
+            "save_model_dir in Python)"
         ) from exc
 
 

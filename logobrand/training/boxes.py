@@ -298,7 +298,8 @@ def trunk_features(
     if not all(name in names for name in BOX_HEAD_INPUTS):
         raise InvalidArgumentError(
             f"the model in {clf.directory} has no {list(BOX_HEAD_INPUTS)} outputs (it has "
-            f"{names}); re-export it with this version (save_model_dir) to train a box head"
+            f"{names}); re-export it with this version (`logobrand export`, or save_model_dir "
+            "in Python) to train a box head"
         )
     input_name = clf.session.get_inputs()[0].name
     fine, coarse = [], []
