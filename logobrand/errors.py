@@ -59,6 +59,8 @@ class OutputError(LogoBrandError, OSError):
 def output_error(path: object, exc: OSError) -> OutputError:
     """Build the :class:`OutputError` for a failed write of ``path``."""
     reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None and str(exc.filename) != str(path):
+        reason += f" ({exc.filename})"
     return OutputError(
         f"cannot write {path}: {reason}; choose a destination in a folder you can write to"
     )
