@@ -703,6 +703,10 @@ class _BoxStream:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.draw is not None and os.path.lexists(args.draw) and not os.path.isdir(args.draw):
+        raise InvalidArgumentError(
+            f"--draw {args.draw} is a file; pass a folder for the drawings (created if missing)"
+        )
     clf = _load_classifier(args.model, threads=args.threads)
     inputs = PredictInputs(args.inputs)
     progress = inputs.has_folders and not (_ci() or args.quiet or args.no_progress)

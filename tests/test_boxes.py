@@ -411,7 +411,10 @@ def test_cli_draw_never_overwrites_and_strict_counts_drawing_failures(
     capsys.readouterr()
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the drawings folder should be")
-    args = ["predict", "--model", str(cam_model), "--draw", str(blocked), str(photos / "a.jpg")]
+    draw = ["predict", "--model", str(cam_model), "--draw"]
+    assert main([*draw, str(blocked), str(photos / "a.jpg")]) == 2  # before any prediction
+    assert "is a file; pass a folder" in capsys.readouterr().err
+    args = [*draw, str(blocked / "sub"), str(photos / "a.jpg")]  # cannot be created
     assert main(args) == 0
     assert "1 drawing(s) failed" in capsys.readouterr().err
     assert main([*args, "--strict"]) == 1

@@ -491,7 +491,7 @@ def read_json_file(path: Path, *, if_missing: str, if_invalid: str) -> Any:
     except FileNotFoundError as exc:
         raise ModelFormatError(if_missing) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"cannot read {path}: {exc}") from exc
+        raise ModelFormatError(f"cannot read {path}: {exc}; {if_invalid}") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
