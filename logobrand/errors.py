@@ -79,7 +79,8 @@ def missing_extra(package: str, extra: str) -> MissingExtraError:
     hint = "pip install torch==2.13.0 && " if package == "torch" else ""
     return MissingExtraError(
         f"this feature needs '{package}', which is not installed; "
-        f"install it with: {hint}pip install 'logobrand[{extra}]'"
+        f"install it with: {hint}pip install 'logobrand[{extra}]' (in a source checkout: "
+        f"pip install -e '.[{extra}]')"
     )
 
 
@@ -92,5 +93,7 @@ __all__ = [
     "LogoBrandError",
     "MissingExtraError",
     "ModelFormatError",
+    "OutputError",
     "missing_extra",
+    "output_error",
 ]
