@@ -1,4 +1,4 @@
-"""Step 2 of the tutorial: train the tutorial's CNN from scratch with the Trainer.
+"""Step 3 of the tutorial: train the tutorial's CNN from scratch with the Trainer.
 
 The network is the tutorial's: two convolutions (96 11x11 filters with stride 4, then 192
 5x5 filters), each followed by max pooling, a 4096-unit dense layer with dropout and the

@@ -1,4 +1,4 @@
-"""Step 3 of the tutorial: transfer learning, i.e. fine-tune the last layer of a pretrained net.
+"""Step 4 of the tutorial: transfer learning, i.e. fine-tune the last layer of a pretrained net.
 
 The tutorial takes an ImageNet ResNet-18 v2 from the Gluon model zoo, replaces its output
 layer with one for the logo classes and trains that layer only, with the same loop as the

@@ -1,4 +1,4 @@
-"""Step 4 of the tutorial: ``classify_logo``, recognise the brand in one photo.
+"""Step 5 of the tutorial: ``classify_logo``, recognise the brand in one photo.
 
 The tutorial's ``classify_logo(path)`` loads a photo, transforms it like the validation data,
 runs the network and prints the predicted brand. Here that is two lines::

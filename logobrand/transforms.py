@@ -904,8 +904,9 @@ def train_transform(
 ) -> Compose:
     """Build the training augmentation pipeline for a model's preprocessing.
 
-    ``ToRGB`` -> squash to ``round(S * enlarge)`` square (every photo, logo or not, gets the
-    same geometry, which defuses the squashed-positives trap of Logos-32plus) ->
+    ``ToRGB`` -> (when ``pre.canonical_size`` is set, squash to that size first, as
+    :func:`preprocess` does) -> squash to ``round(S * enlarge)`` square (every photo, logo or
+    not, gets the same geometry, which defuses the squashed-positives trap of Logos-32plus) ->
     ``RandomResizedCrop(S, scale, ratio)`` -> ``HorizontalFlip(flip_p)`` -> light
     ``ColorJitter(*jitter)`` -> ``Normalize(mean, std)`` -> ``ToCHW``.
 
@@ -934,9 +935,13 @@ def train_transform(
     if not float(enlarge) >= 1.0:
         raise InvalidArgumentError(f"train_transform: enlarge must be >= 1, got {enlarge}")
     size = pre.input_size
+    canonical: list[Transform] = (
+        [] if pre.canonical_size is None else [Resize(pre.canonical_size)]  # as preprocess does
+    )
     return Compose(
         [
             ToRGB(),
+            *canonical,
             Resize(max(size, round(size * float(enlarge)))),
             RandomResizedCrop(size, scale=scale, ratio=ratio),
             HorizontalFlip(flip_p),

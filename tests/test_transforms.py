@@ -379,3 +379,19 @@ def test_transform_parameters_are_checked_when_built() -> None:
         Resize(10**6)  # would only fail later, as an OpenCV out-of-memory error
     with pytest.raises(InvalidArgumentError, match="from 1 to 16384"):
         CenterCrop((0, 5))
+
+
+def test_train_transform_applies_the_canonical_squash_like_preprocess() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    pre = Preprocessing(input_size=32, canonical_size=24)
+    plain = train_transform(
+        pre,
+        seed=0,
+        flip_p=0.0,
+        enlarge=1.0,
+        scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+        jitter=(0, 0, 0, 0),
+    )
+    np.testing.assert_allclose(plain(img), preprocess(img, pre), atol=1e-5)
