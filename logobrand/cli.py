@@ -35,7 +35,9 @@ from logobrand.errors import (
     InvalidArgumentError,
     LogoBrandError,
     ModelFormatError,
+    OutputError,
     missing_extra,
+    output_error,
 )
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ _EXTRA_OF_MODULE = {
 }
 _SHOWN_FAILURES = 5
 _PRETRAINED_BY_DEFAULT = frozenset({"efficientnet_lite0"})
+_RESTORED_ON_RESUME = ("lr", "optimizer", "weight_decay")
+"""``train`` options that ``--resume`` takes from the saved optimizer state."""
+
 _TUTORIAL_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
     "batch_size": 40,
@@ -284,6 +289,13 @@ def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset 
     print(f"splitting {len(data)} photos (duplicates kept together) ...", flush=True)
     fractions = (1.0 - args.val_fraction, args.val_fraction)
     train, val = stratified_split(data, fractions, seed=args.seed)
+    if len(val) == 0:
+        _err(
+            f"warning: --val-fraction {args.val_fraction:g} of {len(data)} photos leaves no "
+            "validation photo (each class keeps its first photos for training); the best epoch "
+            "is chosen on training accuracy. Give more photos per class to validate."
+        )
+        return train, None
     _report_leaks(train, val)
     return train, val
 
@@ -303,13 +315,79 @@ def _report_leaks(train: FileDataset, val: FileDataset | None) -> None:
 def _check_labels(train: FileDataset) -> None:
     from logobrand.data import NO_LOGO
 
-    if NO_LOGO not in train.classes:
+    labels = {sample.label for sample in train.samples}
+    if NO_LOGO not in labels:
         raise InvalidArgumentError(
             f"the training data has no {NO_LOGO!r} photos; a logo classifier must learn what "
             "no logo looks like: pass --negatives DIR (e.g. ../shared/data/nologo)"
         )
-    if len(train.classes) < 2:
+    if len(labels) < 2:
         raise InvalidArgumentError("the training data needs at least one brand besides no-logo")
+
+
+def _take_saved_optimizer_settings(args: argparse.Namespace, out: Path) -> None:
+    """``--resume``: use the run's saved optimizer settings; refuse different explicit ones."""
+    state = out / "last" / "trainer_state.json"
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8")).get("trainer", {})
+    except (OSError, ValueError, AttributeError):
+        return  # no readable state: the --resume check below explains
+    if not isinstance(saved, dict):
+        return
+    for name in _RESTORED_ON_RESUME:
+        given, kept = getattr(args, name), saved.get(name)
+        if kept is None:
+            continue
+        if given is not None and given != kept:
+            flag = f"--{name.replace('_', '-')}"
+            raise InvalidArgumentError(
+                f"--resume continues {out} with its saved {flag} {kept}, not {given}: drop "
+                f"{flag}, or start a new run in another folder"
+            )
+        setattr(args, name, kept)
+
+
+_RUN_ENTRIES = {"best", "last", "history.csv"}
+
+
+def _check_train_out(args: argparse.Namespace, out: Path) -> None:
+    """Refuse, before any work, a ``--out`` or ``--history`` that training would damage."""
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"--out {out} is a file; pass a folder for the training run")
+    if out.is_dir():
+        foreign = sorted(
+            e.name
+            for e in out.iterdir()
+            if e.name not in _RUN_ENTRIES and not e.name.startswith(".")
+        )
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+            raise InvalidArgumentError(
+                f"--out {out} holds files that are not a training run's ({shown}); choose a new "
+                "or empty folder"
+            )
+    resolved = out.resolve()
+    for flag, source in (("--data", args.data), ("--negatives", args.negatives)):
+        if source is not None and resolved.is_relative_to(Path(source).resolve()):
+            raise InvalidArgumentError(
+                f"--out {out} is inside {flag} {source}: the next run would take its best/ and "
+                "last/ folders for classes; choose a folder outside the data"
+            )
+    if args.history is not None:
+        history = Path(args.history)
+        if history.is_dir():
+            raise InvalidArgumentError(f"--history {history} is a folder; pass a .csv file path")
+        if history.exists() and not (args.resume or args.overwrite):
+            raise InvalidArgumentError(
+                f"--history {history} exists; pass --resume to append to it or --overwrite to "
+                "replace it"
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(out, exc) from exc
+    if not os.access(out, os.W_OK):
+        raise OutputError(f"cannot write {out}: permission denied; choose another --out")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -318,10 +396,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _train_recipe(args)
     if args.data_root is not None:
         raise InvalidArgumentError("--data-root is for --recipe default; use --data DIR instead")
+    if args.resume:
+        _take_saved_optimizer_settings(args, Path(args.out))
     for name, value in _TUTORIAL_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     out = Path(args.out)
+    _check_train_out(args, out)
     has_state = (out / "last" / "trainer_state.json").is_file()
     if args.resume and not has_state:
         raise InvalidArgumentError(
@@ -948,6 +1029,16 @@ def _find_weights(source: Path) -> tuple[Path, Path | None]:
     )
 
 
+def _check_out_is_not_source(out: str, source: str | Path, command: str) -> None:
+    """Refuse ``--out`` equal to the model being read: the new copy would replace it (its
+    weights or training state included)."""
+    if Path(out).resolve() == Path(source).resolve():
+        raise InvalidArgumentError(
+            f"--out {out} is the model {command} reads; write to a new folder (replacing the "
+            "source would lose its float weights or training state)"
+        )
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     _require("torch")
     _require("safetensors")
@@ -957,6 +1048,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from logobrand.training import load_weights
 
     weights, folder = _find_weights(Path(args.source))
+    _check_out_is_not_source(args.out, folder if folder is not None else weights, "export")
     existing: dict[str, Any] = {}
     if folder is not None:
         existing = ModelConfig.load(folder).to_dict()
@@ -1008,6 +1100,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     from logobrand.inference.pipeline import iter_image_files
 
     clf = _load_classifier(args.model_dir)
+    _check_out_is_not_source(args.out, clf.directory, "quantize")
     paths = [path for item in args.calibration for path in iter_image_files(item)]
     if not paths:
         raise InvalidArgumentError(
@@ -1048,6 +1141,7 @@ def _cmd_train_boxes(args: argparse.Namespace) -> int:
             "(photos without logos); pass --composites 0 to train on annotated photos only"
         )
     clf = _load_classifier(args.model_dir)
+    _check_out_is_not_source(args.out, clf.directory, "train-boxes")
     brands = [b for b in args.brands.split(",") if b] if args.brands else None
     photos = []
     summary: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed}

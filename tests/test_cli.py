@@ -496,6 +496,34 @@ def test_train_then_predict_and_resume(
     assert code == 0, err
     assert "[Epoch 2]" in out and "[Epoch 1]" not in out
     assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 2
+    # --resume keeps the saved optimizer settings: another --lr is refused, not ignored
+    code, _, err = run([*base, "--epochs", "3", "--resume", "--lr", "0.5"], capsys)
+    assert code == 2 and "saved --lr 0.05, not 0.5" in err
+
+
+@pytest.mark.torch
+def test_train_refuses_an_out_folder_it_would_damage(
+    tiny_arch: str,
+    colour_dataset: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, negatives = colour_dataset
+    base = ["train", "--model", tiny_arch, "--data", str(data), "--negatives", str(negatives)]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    cases = [
+        (["--out", str(mine)], "not a training run's (notes.txt)"),
+        (["--out", str(data / "runs")], "inside --data"),
+        (["--out", str(mine / "notes.txt")], "is a file"),
+        (["--out", str(tmp_path / "r"), "--history", str(mine / "notes.txt")], "exists"),
+    ]
+    for extra, message in cases:
+        code, _, err = run([*base, *extra], capsys)
+        assert code == 2 and message in err, (extra, err)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert not (data / "runs").exists()
 
 
 @pytest.mark.torch
@@ -569,3 +597,21 @@ def test_empty_argument_is_not_the_current_folder() -> None:
     with pytest.raises(InvalidArgumentError, match="empty path"):
         list(_image_paths([""]))
     assert list(_image_paths(["https://example.com/a.jpg"])) == ["https://example.com/a.jpg"]
+
+
+def test_commands_refuse_to_write_over_the_model_they_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (Path(__file__).parents[1] / "logobrand" / "_default" / "config.json").is_file():
+        pytest.skip("no bundled model in this install")
+    pytest.importorskip("onnx")
+    from logobrand.inference import LogoClassifier
+
+    model = tmp_path / "m"
+
+    LogoClassifier.from_pretrained(threads=1).save_pretrained(model)
+    photo = tmp_path / "a.jpg"
+    Image.new("RGB", (16, 16)).save(photo)
+    capsys.readouterr()
+    code = main(["quantize", str(model), "--calibration", str(photo), "--out", str(model)])
+    assert code == 2 and "is the model quantize reads" in capsys.readouterr().err

@@ -165,3 +165,15 @@ def test_shared_data_grouping_is_fast_and_finds_the_known_duplicates(shared_data
     assert len(set(sprite)) == 1  # byte-identical FlickrLogos-27 copies under three names
     leaks = find_leaks(logos, fl27, near_duplicates=True)
     assert (folders[0] / "HP" / "005016.jpg", folders[2] / "images" / "4018954001.jpg") in leaks
+
+
+def test_empty_and_non_image_files_get_a_content_hash_only(tmp_path: Path) -> None:
+    from logobrand.data.splits import fingerprint
+
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")  # OpenCV's decoder asserts on an empty buffer
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    for path in (empty, text):
+        fp = fingerprint(path)
+        assert fp.dhash is None and fp.thumb is None and len(fp.sha256) == 64

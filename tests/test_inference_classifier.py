@@ -363,6 +363,8 @@ def test_save_quantized_writes_an_int8_copy(clf: LogoClassifier, tmp_path: Path)
         assert got.brand == want.brand == colour
         assert got.score == pytest.approx(want.score, abs=0.05)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["int8"]  # no temporary files left
+    with pytest.raises(InvalidArgumentError, match="already an int8 copy"):
+        small.save_quantized(tmp_path / "int8-again", calibration)  # would not load
 
 
 def test_save_quantized_needs_decodable_photos(clf: LogoClassifier, tmp_path: Path) -> None:

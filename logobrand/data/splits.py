@@ -71,6 +71,8 @@ def fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
     except OSError as exc:
         raise ImageDecodeError(f"cannot read image file {path}: {exc.strerror}") from exc
     sha = hashlib.sha256(data).hexdigest()
+    if not data:  # OpenCV asserts on an empty buffer
+        return Fingerprint(sha, None, None)
     gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_2)
     if gray is None or gray.size == 0:
         try:

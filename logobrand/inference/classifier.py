@@ -289,7 +289,8 @@ class LogoClassifier:
             The directory path.
 
         Raises:
-            InvalidArgumentError: ``limit`` < 1, or no calibration photo could be decoded.
+            InvalidArgumentError: ``limit`` < 1, no calibration photo could be decoded, or the
+                model is already an int8 copy.
             MissingExtraError: The ``onnx`` package (``pip install 'logobrand[train]'``) is
                 absent.
             ModelFormatError: The model cannot be quantised.
@@ -299,6 +300,11 @@ class LogoClassifier:
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
+        if "quantization" in self._config.training:
+            raise InvalidArgumentError(
+                f"the model in {self._directory} is already an int8 copy; quantise its float "
+                "original instead"
+            )
         inputs: list[np.ndarray] = []
         skipped: list[str] = []
         for image in calibration:
