@@ -109,7 +109,8 @@ def _number_type(
 _positive_int = _number_type(int, lambda v: v >= 1, "an integer >= 1")
 _non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
 _fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
-_positive_float = _number_type(float, lambda v: v > 0.0, "a number > 0")
+_positive_float = _number_type(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
+_non_negative_float = _number_type(float, lambda v: 0.0 <= v < float("inf"), "a finite number >= 0")
 _unit_float = _number_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
@@ -396,6 +397,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _train_recipe(args)
     if args.data_root is not None:
         raise InvalidArgumentError("--data-root is for --recipe default; use --data DIR instead")
+    if args.all_sources:
+        raise InvalidArgumentError("--all-sources is for --recipe default")
     if args.resume:
         _take_saved_optimizer_settings(args, Path(args.out))
     for name, value in _TUTORIAL_DEFAULTS.items():
@@ -517,11 +520,28 @@ def _train_recipe(args: argparse.Namespace) -> int:
             ("--resume", args.resume or None),
             ("--history", args.history),
             ("--weights", args.weights),
+            ("--model", None if args.model == "efficientnet_lite0" else args.model),
+            ("--optimizer", args.optimizer),
+            ("--momentum", None if args.momentum == 0.9 else args.momentum),
+            ("--val-fraction", None if args.val_fraction == 0.2 else args.val_fraction),
+            ("--tutorial-recipe", args.tutorial_recipe or None),
+            ("--train-backbone/--freeze-backbone", args.train_backbone),
+            ("--freeze-epochs", args.freeze_epochs),
+            ("--class-weights", args.class_weights),
+            ("--no-pretrained", args.no_pretrained or None),
         )
         if value is not None
     ]
     if ignored:
-        raise InvalidArgumentError(f"--recipe default does not take {', '.join(ignored)}")
+        raise InvalidArgumentError(
+            f"--recipe default does not take {', '.join(ignored)} (it fixes the model, the "
+            "split and the optimizer; see docs/model_card.rst)"
+        )
+    if (Path(args.out) / "config.json").is_file() and not args.overwrite:
+        raise InvalidArgumentError(
+            f"--out {args.out} already holds a model; pass --overwrite to replace it, or "
+            "choose another folder"
+        )
     from dataclasses import replace
 
     try:  # imported by name: the recipe module is optional for the rest of the CLI
@@ -867,12 +887,7 @@ def evaluate_model(
     widened = FileDataset(data.samples, set(data.classes) | set(clf.labels))
     if not len(widened):
         raise InvalidArgumentError("the evaluation data holds no photo")
-    result = evaluate(clf, widened, batch_size=batch_size, progress=progress)
-    if result.report.n_images == 0:
-        raise InvalidArgumentError(
-            f"none of the {len(widened)} photos could be decoded; nothing to evaluate"
-        )
-    return result
+    return evaluate(clf, widened, batch_size=batch_size, progress=progress)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -976,7 +991,7 @@ def read_labels(spec: str) -> list[str]:
     path = Path(spec)
     if path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the 1st label
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidArgumentError(f"cannot read the labels file {path}: {exc}") from exc
         if path.suffix.lower() == ".json":
@@ -997,7 +1012,7 @@ def read_labels(spec: str) -> list[str]:
                 for line in text.splitlines()
                 if line.strip() and not line.lstrip().startswith("#")
             ]
-    elif os.sep in spec or spec.endswith((".txt", ".json")):
+    elif os.sep in spec or spec.endswith((".txt", ".json")) or "," not in spec:
         raise InvalidArgumentError(
             f"labels file {spec} does not exist; pass a file with one label per line or a "
             "comma-separated list such as 'adidas,pepsi,no-logo'"
@@ -1006,6 +1021,12 @@ def read_labels(spec: str) -> list[str]:
         labels = [x.strip() for x in spec.split(",") if x.strip()]
     if not labels:
         raise InvalidArgumentError(f"no labels found in {spec!r}")
+    duplicates = sorted({x for x in labels if labels.count(x) > 1})
+    if duplicates:
+        raise InvalidArgumentError(
+            f"labels {spec!r} name {', '.join(map(repr, duplicates))} more than once; each "
+            "output of the network needs its own label"
+        )
     return labels
 
 
@@ -1372,7 +1393,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--lr", type=_positive_float, help="learning rate [0.01]")
     opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="optimizer [sgd]")
     opt.add_argument("--momentum", type=_unit_float, default=0.9, help="SGD momentum")
-    opt.add_argument("--weight-decay", type=float, help="weight decay [0.001]")
+    opt.add_argument("--weight-decay", type=_non_negative_float, help="weight decay [0.001]")
     bb = opt.add_mutually_exclusive_group()
     bb.add_argument(
         "--train-backbone",
@@ -1417,7 +1438,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--history", metavar="FILE", help="history file, .csv or .jsonl [OUT/history.csv]"
     )
-    run.add_argument("--seed", type=int, default=0, help="seed of splits, shuffles, augmentation")
+    run.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed of splits, shuffles, augmentation"
+    )
     run.add_argument(
         "--workers", type=_non_negative_int, default=2, help="decoding processes (0: in-process)"
     )
@@ -1444,7 +1467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--limit-per-class", type=_positive_int, metavar="N", help="at most N photos per class"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of --limit-per-class")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of --limit-per-class")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per ONNX run")
     p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
@@ -1541,7 +1564,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--limit", type=_positive_int, default=256, help="calibration photos used")
-    p.add_argument("--seed", type=int, default=0, help="seed of the choice of --limit photos")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed of the choice of --limit photos"
+    )
     p.set_defaults(func=_cmd_quantize)
 
     # train-boxes ------------------------------------------------------------------------------
@@ -1566,7 +1591,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--composites", type=_non_negative_int, default=2000, help="composites made")
     p.add_argument("--epochs", type=_positive_int, default=12, help="passes over the photos")
-    p.add_argument("--seed", type=int, default=0, help="seed of composites and training")
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed of composites and training"
+    )
     p.set_defaults(func=_cmd_train_boxes)
 
     # import-gluon -----------------------------------------------------------------------------

@@ -207,7 +207,7 @@ def add_brands_parser(sub: Any) -> None:
     Args:
         sub: The object returned by ``parser.add_subparsers()``.
     """
-    from logobrand.cli import _fraction, _positive_int, _unit_float
+    from logobrand.cli import _fraction, _non_negative_int, _positive_int, _unit_float
 
     p = sub.add_parser(
         "brands",
@@ -247,7 +247,7 @@ def add_brands_parser(sub: Any) -> None:
         default=0.3,
         help="share of renders on --backgrounds photos, the rest on solid colours [0.3]",
     )
-    q.add_argument("--seed", type=int, default=0, help="seed of the renders [0]")
+    q.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the renders [0]")
     q.add_argument(
         "--text",
         action="append",

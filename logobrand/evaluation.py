@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from logobrand.data import NO_LOGO, FileDataset
+from logobrand.errors import InvalidArgumentError
 from logobrand.inference.prediction import Failure, Prediction
 from logobrand.metrics import RecognitionReport, expected_calibration_error, recognition_report
 
@@ -61,6 +62,9 @@ def evaluate(
 
     Returns:
         An :class:`Evaluation`; undecodable photos are counted in ``failures``, not scored.
+
+    Raises:
+        InvalidArgumentError: None of the photos could be decoded (the message names some).
     """
     truth: list[str] = []
     predicted: list[str | None] = []
@@ -79,6 +83,12 @@ def evaluate(
         top_label, top_prob = result.top_k[0]
         confidences.append(top_prob)
         correct.append(top_label == sample.label)
+    if failures and not truth:
+        shown = "; ".join(f"{f.source} ({f.error})" for f in failures[:3])
+        raise InvalidArgumentError(
+            f"none of the {len(failures)} photos could be decoded, e.g. {shown}; check the "
+            "dataset files"
+        )
     labels = [*sorted(set(dataset.classes) - {NO_LOGO}, key=str.lower), NO_LOGO]
     report = recognition_report(truth, predicted, labels=labels)
     return Evaluation(report, expected_calibration_error(confidences, correct), tuple(failures))

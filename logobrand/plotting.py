@@ -247,12 +247,18 @@ def _series(rows: list[Mapping[str, Any]], key: str) -> tuple[list[float], list[
     ys: list[float] = []
     for index, row in enumerate(rows):
         value = row.get(key)
-        if value is None:
+        if value is None or value == "":  # "": an empty cell of history.csv
             continue
-        y = float(value)
+        try:
+            y = float(value)
+            x = float(row.get("epoch", index + 1))
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"history row {index + 1}: {key} {value!r} or its epoch is not a number"
+            ) from exc
         if math.isnan(y):
             continue
-        xs.append(float(row.get("epoch", index + 1)))
+        xs.append(x)
         ys.append(y)
     return xs, ys
 
@@ -268,8 +274,9 @@ def plot_history(
     Args:
         history: A list of per-epoch dicts with keys ``epoch``, ``loss`` and optionally
             ``val_loss``, ``train_accuracy``, ``val_accuracy``, ``test_accuracy`` (missing,
-            ``None`` or NaN values are skipped), or an object whose ``rows`` attribute is
-            such a list.
+            ``None``, empty or NaN values are skipped; numbers may be strings, as
+            ``csv.DictReader`` reads ``history.csv``), or an object whose ``rows`` attribute
+            is such a list.
         path: Also save the figure there (format from the suffix).
         title: Figure title.
 

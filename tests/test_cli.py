@@ -363,6 +363,17 @@ def test_evaluate_without_data_is_a_clear_error(
     assert code == 2 and "--data" in err
 
 
+def test_evaluate_names_the_photos_when_none_decodes(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    (data / "red").mkdir(parents=True)
+    (data / "red" / "broken.png").write_bytes(b"not a png")
+    code, _, err = run(["evaluate", str(model_dir), "--data", str(data)], capsys)
+    assert code == 2 and "none of the 1 photos could be decoded, e.g." in err
+    assert "broken.png" in err
+
+
 # -- labels ----------------------------------------------------------------------------------
 
 
@@ -376,6 +387,12 @@ def test_read_labels(tmp_path: Path) -> None:
     assert read_labels(str(config)) == ["HP", "no-logo"]
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         read_labels(str(tmp_path / "missing.txt"))
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        read_labels("labels_missing")  # not a one-label list
+    text.write_bytes("\ufeffadidas\nno-logo\n".encode())
+    assert read_labels(str(text)) == ["adidas", "no-logo"]  # the BOM is not part of a label
+    with pytest.raises(InvalidArgumentError, match="more than once"):
+        read_labels("adidas,no-logo,adidas")
 
 
 # -- torch commands --------------------------------------------------------------------------
@@ -615,3 +632,21 @@ def test_commands_refuse_to_write_over_the_model_they_read(
     capsys.readouterr()
     code = main(["quantize", str(model), "--calibration", str(photo), "--out", str(model)])
     assert code == 2 and "is the model quantize reads" in capsys.readouterr().err
+
+
+@pytest.mark.torch
+def test_recipe_refuses_options_it_would_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["train", "--recipe", "default", "--data-root", str(tmp_path), "--out", str(tmp_path)]
+    for extra, flag in (
+        (["--optimizer", "adam"], "--optimizer"),
+        (["--model", "scratch_cnn"], "--model"),
+        (["--val-fraction", "0.5"], "--val-fraction"),
+        (["--no-pretrained"], "--no-pretrained"),
+    ):
+        assert main([*base, *extra]) == 2
+        assert f"does not take {flag}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--weight-decay", "-1"])
+    assert "a finite number >= 0" in capsys.readouterr().err

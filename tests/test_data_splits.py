@@ -177,3 +177,11 @@ def test_empty_and_non_image_files_get_a_content_hash_only(tmp_path: Path) -> No
     for path in (empty, text):
         fp = fingerprint(path)
         assert fp.dhash is None and fp.thumb is None and len(fp.sha256) == 64
+
+
+def test_a_negative_seed_is_refused_up_front(tmp_images: ImageWriter) -> None:
+    from logobrand.errors import InvalidArgumentError
+
+    data = [Sample(tmp_images.image("a0.png", seed=1), "a")]
+    with pytest.raises(InvalidArgumentError, match="seed must be an integer >= 0"):
+        stratified_split(data, (0.5, 0.5), seed=-1)

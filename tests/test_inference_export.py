@@ -84,6 +84,10 @@ def test_check_detects_mismatch(tmp_path: Path) -> None:
         model[-1].bias.add_(1.0)
     with pytest.raises(ModelFormatError, match="differ from the torch model"):
         check_onnx_matches(model, path, SIZE)
+    with torch.no_grad():
+        model[-1].bias.fill_(float("nan"))  # what a diverged training leaves
+    with pytest.raises(InvalidArgumentError, match="diverged"):
+        check_onnx_matches(model, path, SIZE)
 
 
 def test_save_model_dir_and_load(tmp_path: Path) -> None:

@@ -129,6 +129,20 @@ def test_plot_history_svg_and_bad_input(tmp_path: Path) -> None:
         plotting.plot_history({"loss": 1.0})
     with pytest.raises(InvalidArgumentError, match="row 0"):
         plotting.plot_history([1.0])
+    with pytest.raises(InvalidArgumentError, match="row 1: loss 'n/a'"):
+        plotting.plot_history([{"epoch": "1", "loss": "n/a"}])
+
+
+def test_plot_history_reads_rows_of_its_own_csv(tmp_path: Path) -> None:
+    import csv
+
+    csv_file = tmp_path / "history.csv"
+    csv_file.write_text("epoch,loss,val_loss,val_accuracy\n1,2.0,,\n2,1.5,1.7,0.5\n")
+    with csv_file.open() as handle:
+        rows = list(csv.DictReader(handle))  # every value a string, empty cells ""
+    figure = plotting.plot_history(rows)
+    lines = {line.get_label(): line.get_ydata().tolist() for ax in figure.axes for line in ax.lines}
+    assert lines["val_loss"] == [1.7] and lines["loss"] == [2.0, 1.5]
 
 
 def test_missing_matplotlib_raises_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:

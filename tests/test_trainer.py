@@ -316,6 +316,22 @@ def test_corrupt_image_is_skipped_and_reported(
     assert "Skipped: 2" in trainer.format_epoch(history[0])
 
 
+def test_no_decodable_training_image_is_reported_with_its_count(
+    tmp_images: Any, tmp_path: Path
+) -> None:
+    from logobrand.errors import DatasetLayoutError
+    from logobrand.transforms import eval_transform
+
+    for label in CLASSES:
+        tmp_images.corrupt(f"bad/{label}/0.jpg")
+    dataset = ImageFolderDataset(tmp_path / "bad").with_transform(
+        eval_transform(Preprocessing(input_size=32))
+    )
+    trainer = make_trainer(train=dataset, val=None, epochs=1, batch_size=4)
+    with pytest.raises(DatasetLayoutError, match=rf"\({len(CLASSES)} failures, e\.g\. "):
+        trainer.fit()
+
+
 def test_evaluate() -> None:
     trainer = make_trainer(epochs=1)
     trainer.fit()
@@ -323,3 +339,17 @@ def test_evaluate() -> None:
     assert result["n"] == 6 and result["skipped"] == 0
     assert 0.0 <= result["accuracy"] <= 1.0 and result["loss"] > 0
     assert trainer.model.training  # evaluation restores the mode
+
+
+def test_unwritable_checkpoint_places_fail_early_and_typed(tmp_path: Path) -> None:
+    from logobrand.errors import OutputError
+    from logobrand.training import ModelCheckpoint
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    trainer = make_trainer(epochs=1, callbacks=[ModelCheckpoint(a_file, save_model=False)])
+    with pytest.raises(InvalidArgumentError, match="is a file"):
+        trainer.fit()
+    with pytest.raises(OutputError, match="cannot write"):
+        make_trainer(epochs=1).save_state(a_file / "state")
+    assert a_file.read_text() == "x"

@@ -257,6 +257,8 @@ def stratified_split_indices(
         group_by: How photos are grouped (see :data:`GroupBy`); ignored if ``groups`` is given.
         groups: Precomputed group keys, one per sample (e.g. from :func:`group_samples`).
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgumentError(f"seed must be an integer >= 0, got {seed!r}")
     samples = as_samples(data)
     shares = _check_fractions(fractions)
     if groups is None:

@@ -243,6 +243,7 @@ def check_onnx_matches(
 
     Raises:
         ModelFormatError: The outputs differ by more than ``atol`` or have different shapes.
+        InvalidArgumentError: The torch model's own outputs are not finite (diverged weights).
 
     Example:
         >>> # check_onnx_matches(model, "model.onnx", 224)   # -> 3.1e-07
@@ -259,6 +260,11 @@ def check_onnx_matches(
             expected = model(torch.from_numpy(x)).detach().cpu().numpy()
     finally:
         model.train(was_training)
+    if not np.isfinite(expected).all():
+        raise InvalidArgumentError(
+            "the model's own outputs are not finite numbers (NaN or inf): its weights diverged "
+            "in training; train again with a lower learning rate"
+        )
     session = create_session(onnx_path, threads=1)
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     if got.shape != expected.shape:

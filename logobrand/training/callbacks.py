@@ -325,6 +325,10 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         """Check the monitor and resolve the model-directory configuration."""
         _check_monitor_available(trainer, self.monitor, "ModelCheckpoint")
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InvalidArgumentError(
+                f"ModelCheckpoint: {self.directory} is a file; pass a folder for the checkpoints"
+            )
         if self.labels is None:
             self.labels = list(trainer.classes)
         if not self.save_model:

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from logobrand._io import atomic_write_bytes, atomic_write_text
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import InvalidArgumentError, LogoBrandError, ModelFormatError, output_error
 
 logger = logging.getLogger(__name__)
 
@@ -475,6 +475,7 @@ def replace_state_dir(directory: str | os.PathLike[str], writer: Callable[[Path]
 
     Raises:
         InvalidArgumentError: ``directory`` is a file or an unrelated non-empty folder.
+        OutputError: A file or folder cannot be written (the previous folder is intact).
     """
     target = Path(directory)
     if target.exists():
@@ -485,8 +486,11 @@ def replace_state_dir(directory: str | os.PathLike[str], writer: Callable[[Path]
                 f"{target} exists and holds no {STATE_JSON}; refusing to replace an unrelated "
                 "folder: choose a new or empty checkpoint directory"
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=target.parent))
+    except OSError as exc:
+        raise output_error(target, exc) from exc
     try:
         writer(tmp)
         if not target.exists():
@@ -500,8 +504,10 @@ def replace_state_dir(directory: str | os.PathLike[str], writer: Callable[[Path]
         except BaseException:
             os.replace(backup, target)
             raise
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, LogoBrandError):
+            raise output_error(target, exc) from exc
         raise
     shutil.rmtree(backup, ignore_errors=True)
     return target

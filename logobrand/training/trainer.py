@@ -485,9 +485,11 @@ class Trainer:
             for cb in self._ordered:
                 cb.on_batch_end(self, step, {"loss": value, "size": n, "epoch": epoch})
         if seen == 0:
+            self._note_failures(loader, "train")  # the count below includes this pass
+            shown = "; ".join(f"{p}: {r}" for p, r in list(self.failures.items())[:3])
             raise DatasetLayoutError(
                 f"epoch {epoch}: no training image could be decoded ({len(self.failures)} "
-                "failures; see Trainer.failures); check the dataset files"
+                f"failures, e.g. {shown}; all in Trainer.failures); check the dataset files"
             )
         return total_loss / seen, correct / seen, seen
 
