@@ -404,6 +404,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for name, value in _TUTORIAL_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.resume and args.overwrite:
+        raise InvalidArgumentError("--resume continues a run and --overwrite starts over; pick one")
     out = Path(args.out)
     _check_train_out(args, out)
     has_state = (out / "last" / "trainer_state.json").is_file()

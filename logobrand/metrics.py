@@ -346,6 +346,11 @@ def _confidences_and_correct(
                 f"with a (N, C) probability matrix of shape {conf.shape}, the second argument "
                 f"must be N integer class indices, got shape {hits.shape} dtype {hits.dtype}"
             )
+        if hits.size and (hits.min() < 0 or hits.max() >= conf.shape[1]):
+            raise InvalidArgumentError(
+                f"class indices must be in [0, {conf.shape[1]}) for {conf.shape[1]} columns of "
+                f"probabilities, got {hits.min()}..{hits.max()}"
+            )
         hits = conf.argmax(axis=1) == hits
         conf = conf.max(axis=1)
     elif conf.ndim == 1:

@@ -163,7 +163,14 @@ def test_ece_probability_matrix_form() -> None:
 
 @pytest.mark.parametrize(
     ("conf", "correct"),
-    [([0.5, 1.5], [True, True]), ([0.5], [True, False]), ([], []), ([0.5], [2]), ([[0.5]], [0.5])],
+    [
+        ([0.5, 1.5], [True, True]),
+        ([0.5], [True, False]),
+        ([], []),
+        ([0.5], [2]),
+        ([[0.5]], [0.5]),
+        ([[0.6, 0.4], [0.3, 0.7]], [5, 0]),  # a class index beyond the columns
+    ],
 )
 def test_ece_bad_input(conf: list[object], correct: list[object]) -> None:
     with pytest.raises(InvalidArgumentError):
