@@ -286,6 +286,27 @@ def test_resume_errors(tmp_path: Path) -> None:
         make_trainer().fit(resume_from=folder)
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda info: info["optimizer"].update(param_groups=[{"lr": "x"}, 5]),
+        lambda info: info.update(history=[["not", "a", "row"]]),
+        lambda info: info.update(epoch="three"),
+    ],
+)
+def test_a_hand_edited_state_is_a_model_format_error(tmp_path: Path, edit: Any) -> None:
+    import json
+
+    trainer = make_trainer(epochs=1)
+    trainer.fit()
+    folder = trainer.save_state(tmp_path / "state")
+    info = json.loads((folder / "trainer_state.json").read_text())
+    edit(info)
+    (folder / "trainer_state.json").write_text(json.dumps(info))
+    with pytest.raises(ModelFormatError, match="malformed"):
+        make_trainer().fit(resume_from=folder)
+
+
 class _WiderNet(TinyNet):
     def __init__(self) -> None:
         super().__init__()

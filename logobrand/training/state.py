@@ -421,34 +421,40 @@ def load_training_state(directory: str | os.PathLike[str]) -> TrainingState:
         tensors = load(data)
     except (SafetensorError, ValueError) as exc:
         raise ModelFormatError(f"cannot read {tensor_path}: {exc}") from exc
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
-    optimizer_state: dict[str, Any] | None = None
-    optim = info.get("optimizer")
-    if isinstance(optim, dict):
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer/"):
-                _, index, name = key.split("/", 2)
-                state.setdefault(int(index), {})[name] = value
-        for index_text, values in optim.get("scalars", {}).items():
-            state.setdefault(int(index_text), {}).update(values)
-        groups = []
-        for group in optim["param_groups"]:
-            groups.append(
-                {
-                    k: (tuple(v) if isinstance(v, list) and k != "params" else v)
-                    for k, v in group.items()
-                }
-            )
-        optimizer_state = {"state": state, "param_groups": groups}
-    rng: dict[str, Any] = {}
-    if "rng/torch" in tensors:
-        rng["torch"] = tensors["rng/torch"]
-    rng_info = info.get("rng", {})
-    if "rng/numpy" in tensors and "numpy" in rng_info:
-        rng["numpy"] = {**rng_info["numpy"], "keys": tensors["rng/numpy"].numpy()}
-    if "python" in rng_info:
-        rng["python"] = rng_info["python"]
+    try:
+        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
+        optimizer_state: dict[str, Any] | None = None
+        optim = info.get("optimizer")
+        if isinstance(optim, dict):
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in tensors.items():
+                if key.startswith("optimizer/"):
+                    _, index, name = key.split("/", 2)
+                    state.setdefault(int(index), {})[name] = value
+            for index_text, values in optim.get("scalars", {}).items():
+                state.setdefault(int(index_text), {}).update(values)
+            groups = []
+            for group in optim["param_groups"]:
+                groups.append(
+                    {
+                        k: (tuple(v) if isinstance(v, list) and k != "params" else v)
+                        for k, v in group.items()
+                    }
+                )
+            optimizer_state = {"state": state, "param_groups": groups}
+        rng: dict[str, Any] = {}
+        if "rng/torch" in tensors:
+            rng["torch"] = tensors["rng/torch"]
+        rng_info = info.get("rng", {})
+        if "rng/numpy" in tensors and "numpy" in rng_info:
+            rng["numpy"] = {**rng_info["numpy"], "keys": tensors["rng/numpy"].numpy()}
+        if "python" in rng_info:
+            rng["python"] = rng_info["python"]
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelFormatError(
+            f"{json_path} is malformed ({type(exc).__name__}: {exc}); was it edited by hand? "
+            "resume from another checkpoint"
+        ) from exc
     return TrainingState(folder, info, model_state, optimizer_state, rng)
 
 

@@ -712,16 +712,22 @@ class Trainer:
                 raise ModelFormatError(
                     f"the optimizer state in {source} does not fit this model: {exc}"
                 ) from exc
-        self.history = History(dict(row) for row in info.get("history", []))
-        self.epoch = int(info.get("epoch", len(self.history)))
-        self.stop_training = bool(info.get("stop_training", False))
-        for path, reason in info.get("failures", []):
-            self.failures.setdefault(str(path), str(reason))
-        restore_rng(state.rng)
-        saved = info.get("callbacks", {})
-        for key, cb in self._callback_keys():
-            if key in saved:
-                cb.load_state_dict(saved[key])
+        try:
+            self.history = History(dict(row) for row in info.get("history", []))
+            self.epoch = int(info.get("epoch", len(self.history)))
+            self.stop_training = bool(info.get("stop_training", False))
+            for path, reason in info.get("failures", []):
+                self.failures.setdefault(str(path), str(reason))
+            restore_rng(state.rng)
+            saved = info.get("callbacks", {})
+            for key, cb in self._callback_keys():
+                if key in saved:
+                    cb.load_state_dict(saved[key])
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise ModelFormatError(
+                f"the training state in {source} is malformed ({type(exc).__name__}: {exc}); "
+                "was it edited by hand? resume from another checkpoint"
+            ) from exc
 
 
 def _set_epoch(loader: Iterable[Any], epoch: int) -> None:
