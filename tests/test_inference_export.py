@@ -77,6 +77,15 @@ def test_export_matches_torch(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
 
+def test_an_input_size_the_model_cannot_take_is_an_argument_error(tmp_path: Path) -> None:
+    from logobrand.models import create_model
+
+    model = create_model("scratch_cnn", 3)  # 11 x 11 convolutions with stride 4
+    with pytest.raises(InvalidArgumentError, match=r"cannot run on 8 x 8 inputs \("):
+        export_onnx(model, tmp_path / "m.onnx", 8)
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_check_detects_mismatch(tmp_path: Path) -> None:
     model = tiny_model()
     path = export_onnx(model, tmp_path / "m.onnx", SIZE)

@@ -74,6 +74,7 @@ def export_onnx(model: Any, path: str | os.PathLike[str], input_size: int, opset
 
     Raises:
         MissingExtraError: torch is not installed.
+        InvalidArgumentError: The model cannot run on ``input_size`` inputs at all.
         ModelFormatError: Both exporters failed (the message has both reasons).
 
     Example:
@@ -92,6 +93,13 @@ def export_onnx(model: Any, path: str | os.PathLike[str], input_size: int, opset
     dummy = torch.zeros(2, 3, input_size, input_size, dtype=torch.float32)
     try:
         with torch.no_grad():
+            try:  # a plain forward first: an input the network cannot take is not an export bug
+                model(dummy)
+            except (RuntimeError, ValueError) as exc:
+                raise InvalidArgumentError(
+                    f"{type(model).__name__} cannot run on {input_size} x {input_size} inputs "
+                    f"({_first_line(exc)}); export at the model's input size"
+                ) from exc
             try:
                 _export_legacy(torch, model, dummy, tmp, opset)
                 drop_empty_pad_inputs(tmp)
@@ -104,13 +112,19 @@ def export_onnx(model: Any, path: str | os.PathLike[str], input_size: int, opset
                 except Exception as dynamo_exc:  # torch.export raises many unrelated types
                     raise ModelFormatError(
                         f"cannot export {type(model).__name__} to ONNX: legacy exporter: "
-                        f"{legacy_exc}; dynamo exporter: {dynamo_exc}"
+                        f"{_first_line(legacy_exc)}; dynamo exporter: {_first_line(dynamo_exc)}"
                     ) from dynamo_exc
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
         model.train(was_training)
     return dst
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's run to dozens of lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _with_extra_outputs(torch: Any, model: Any) -> tuple[Any, list[str]]:
