@@ -262,6 +262,10 @@ def _read_source(source: str | os.PathLike[str], name: str, policy: FetchPolicy 
         raise ImageDecodeError(
             "an empty path was given (an unset variable?); pass an image file path or URL"
         )
+    if text[:5].lower() == "data:":
+        raise ImageDecodeError(
+            f"{name}: data: URLs are not supported; decode the base64 payload and pass the bytes"
+        )
     try:
         info = os.stat(text)
     except FileNotFoundError as exc:

@@ -51,6 +51,7 @@ from logobrand.images import _describe_unknown, sniff_image_type
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_POLICY",
+    "MAX_TIMEOUT",
     "SERVER_POLICY",
     "FetchPolicy",
     "blocked_reason",
@@ -70,6 +71,10 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Address = tuple[socket.AddressFamily, tuple[Any, ...]]  # (family, sockaddr from getaddrinfo)
+
+
+MAX_TIMEOUT = 86_400.0
+"""The longest timeout a :class:`FetchPolicy` accepts, in seconds (a day)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,14 @@ class FetchPolicy:
     def __post_init__(self) -> None:
         for field in ("connect_timeout", "read_timeout", "total_timeout"):
             value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InvalidArgumentError(f"FetchPolicy.{field} must be > 0, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value <= MAX_TIMEOUT
+            ):
+                raise InvalidArgumentError(
+                    f"FetchPolicy.{field} must be seconds in (0, {MAX_TIMEOUT:g}], got {value!r}"
+                )
         if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
             raise InvalidArgumentError(
                 f"FetchPolicy.max_bytes must be an int, got {self.max_bytes!r}"

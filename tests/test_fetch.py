@@ -447,6 +447,9 @@ def test_policies() -> None:
         lambda: FetchPolicy(max_bytes=True),
         lambda: FetchPolicy(connect_timeout=0),
         lambda: FetchPolicy(read_timeout=-1.0),
+        lambda: FetchPolicy(read_timeout=float("inf")),  # overflowed the socket timeout
+        lambda: FetchPolicy(total_timeout=float("nan")),
+        lambda: fetch_url("http://127.0.0.1/", timeout=float("inf")),
         lambda: FetchPolicy(max_redirects=-1),
         lambda: FetchPolicy(allowed_content_types="image/"),  # type: ignore[arg-type]
         lambda: fetch_url("http://127.0.0.1/", timeout=(1.0, 2.0, 3.0)),  # type: ignore[arg-type]

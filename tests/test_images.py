@@ -803,6 +803,8 @@ def test_paths_that_are_not_image_files_fail_fast_and_typed(
         load_image("")  # not the current folder
     with pytest.raises(ImageDecodeError, match="not a valid path"):
         load_image("photo.jpg\x00")
+    with pytest.raises(ImageDecodeError, match="data: URLs are not supported"):
+        load_image("data:image/png;base64,iVBORw0KGgo=")
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     with pytest.raises(ImageDecodeError, match="not a regular file"):

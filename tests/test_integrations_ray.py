@@ -253,7 +253,21 @@ def test_predict_dataset_refuses_a_missing_model(ray_session: Any, tmp_path: Pat
     from logobrand.integrations.ray import predict_dataset
 
     ds = ray_session.data.from_items([{"path": "a.jpg"}])
+    (tmp_path / "photo.jpg").write_bytes(b"x")
     with pytest.raises(ModelFormatError, match="does not exist on the driver"):
         predict_dataset(ds, "path", model=tmp_path / "nope")
     with pytest.raises(InvalidArgumentError, match="actors"):
         predict_dataset(ds, "path", model=tmp_path, actors=0)
+    # refused on the driver, not as a failed UDF in the actors
+    with pytest.raises(InvalidArgumentError, match="no column 'image'"):
+        predict_dataset(ds, "image")
+    with pytest.raises(InvalidArgumentError, match="unknown column"):
+        predict_dataset(ds, "path", keep_cols=["nope"])
+    with pytest.raises(InvalidArgumentError, match="overwrite"):
+        predict_dataset(ray_session.data.from_items([{"path": "a.jpg", "brand": "x"}]), "path")
+    with pytest.raises(InvalidArgumentError, match=r"ray\.data\.Dataset"):
+        predict_dataset([{"path": "a.jpg"}], "path")  # type: ignore[arg-type]
+    with pytest.raises(ModelFormatError, match="is a file"):
+        predict_dataset(ds, "path", model=tmp_path / "photo.jpg")
+    with pytest.raises(InvalidArgumentError, match="the Ray cluster has 2"):
+        predict_dataset(ds, "path", actors=3)  # the pool could never start

@@ -244,7 +244,12 @@ def test_settings_validation() -> None:
     assert PredictSettings("path").decode_workers(1) == 1
     assert PredictSettings("path", workers=5).decode_workers(1) == 5
     assert model_argument(None) is None and model_argument("default") is None
+    assert model_argument("fast") == "fast"  # a bundled preset travels by name
     assert model_argument(Path("a/b")) == str(Path("a/b"))
+    with pytest.raises(InvalidArgumentError, match="threads must be at most 256"):
+        PredictSettings("path", threads=300)
+    with pytest.raises(InvalidArgumentError, match=r"\['id'\] appear twice"):
+        PredictSettings("path", keep_cols=("id", "path", "id"))
     with pytest.raises(InvalidArgumentError):
         model_argument(3)  # type: ignore[arg-type]
 
@@ -262,6 +267,12 @@ def test_resolve_model_dir(tmp_path: Path) -> None:
     assert resolve_model_dir("shipped", search=lambda name: str(tmp_path / "m")) == model
     with pytest.raises(Exception, match="not available on this worker"):
         resolve_model_dir("nowhere", search=lambda name: None)
+    from logobrand.inference.classifier import BUNDLED_MODELS
+    from logobrand.integrations import check_model_on_driver
+
+    assert resolve_model_dir("fast") == BUNDLED_MODELS["fast"]
+    with pytest.raises(Exception, match="is a file"):
+        check_model_on_driver(str(model / "config.json"))
 
 
 def test_result_columns() -> None:
@@ -474,6 +485,11 @@ def test_spark_argument_errors(spark: Any, model_dir: Path) -> None:
         predict_dataframe(df, "path", model=str(model_dir), keep_cols=["zzz"])
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         predict_dataframe(df, "path", model=str(model_dir), keep_cols=["path"], batch_size=0)
+    with pytest.raises(InvalidArgumentError, match="must be a Spark DataFrame"):
+        predict_dataframe(df.toPandas(), "path", model=str(model_dir))
+    dotted = spark.createDataFrame([("a.jpg", 1)], "`image.path` string, `a.b` long")
+    out = predict_dataframe(dotted, "image.path", model=str(model_dir))  # names with dots
+    assert out.columns[:2] == ["image.path", "a.b"] and out.count() == 1
     # a model directory that no worker has: the task fails with a message saying what to do
     lazy = predict_dataframe(df, "path", model="/nonexistent/model-dir", keep_cols=["path"])
     with pytest.raises(Exception, match="not available on this worker"):

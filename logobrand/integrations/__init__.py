@@ -53,8 +53,9 @@ import numpy as np
 from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
 from logobrand.images import describe_source
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy, fetch_url
-from logobrand.inference.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_DIR, LogoClassifier
+from logobrand.inference.classifier import BUNDLED_MODELS, DEFAULT_BATCH_SIZE, LogoClassifier
 from logobrand.inference.config import CONFIG_NAME
+from logobrand.inference.onnx import MAX_THREADS
 from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import Failure, Prediction
 
@@ -118,6 +119,8 @@ class PredictSettings:
             value = getattr(self, name)
             if value is not None:
                 _check_int(name, value, minimum=1)
+                if value > MAX_THREADS:
+                    raise InvalidArgumentError(f"{name} must be at most {MAX_THREADS}, got {value}")
         if not isinstance(self.fetch_policy, FetchPolicy):
             raise InvalidArgumentError(
                 "fetch_policy must be a logobrand.images_fetch.FetchPolicy, got "
@@ -132,7 +135,11 @@ class PredictSettings:
                 "with keep_cols=[...]"
             )
         if len(set(self.keep_cols)) != len(self.keep_cols):
-            raise InvalidArgumentError(f"keep_cols lists a column twice: {list(self.keep_cols)}")
+            twice = sorted({c for c in self.keep_cols if self.keep_cols.count(c) > 1})
+            raise InvalidArgumentError(
+                f"column(s) {twice} appear twice among the columns to keep (a join can do that): "
+                "rename them, or pass keep_cols=[...] without duplicates"
+            )
 
     def decode_workers(self, threads: int) -> int:
         """Decoding threads for a worker whose model runs on ``threads`` threads."""
@@ -155,7 +162,7 @@ def model_argument(model: str | os.PathLike[str] | None) -> str | None:
     if isinstance(model, (str, os.PathLike)):
         text = os.fspath(model)
         text = os.fsdecode(text) if isinstance(text, bytes) else text
-        return None if text in DEFAULT_MODEL_NAMES else text
+        return None if text in DEFAULT_MODEL_NAMES else text  # "fast" etc. travel as names
     raise InvalidArgumentError(
         f"model must be a model directory path or None (the bundled model), got "
         f"{type(model).__name__}"
@@ -174,14 +181,20 @@ def check_model_on_driver(model: str | None) -> None:
     """
     from logobrand.inference.config import ModelConfig
 
-    if model is None:
-        if not (DEFAULT_MODEL_DIR / CONFIG_NAME).is_file():
+    if model is None or model in BUNDLED_MODELS:
+        bundled = BUNDLED_MODELS[model or "default"]
+        if not (bundled / CONFIG_NAME).is_file():
             raise ModelFormatError(
-                "no bundled model ships with this version of logobrand yet; pass model= the "
-                "path of a model directory (see docs/scaling.rst for shipping it to workers)"
+                f"the bundled model {model or 'default'!r} does not ship with this install of "
+                "logobrand; pass model= the path of a model directory (see docs/scaling.rst "
+                "for shipping it to workers)"
             )
         return
     path = Path(model)
+    if path.is_file():
+        raise ModelFormatError(
+            f"model {model} is a file; pass the model directory that holds config.json"
+        )
     if path.is_dir():
         ModelConfig.load(_model_root(path))
 
@@ -211,8 +224,8 @@ def resolve_model_dir(
     Raises:
         ModelFormatError: Nothing usable is found; the message says how to ship the model.
     """
-    if model is None:
-        return DEFAULT_MODEL_DIR
+    if model is None or model in BUNDLED_MODELS:
+        return BUNDLED_MODELS[model or "default"]
     path = Path(model)
     if path.is_dir():
         return _model_root(path)

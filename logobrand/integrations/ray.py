@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from logobrand.errors import InvalidArgumentError, ModelFormatError, missing_extra
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy
-from logobrand.inference.classifier import DEFAULT_BATCH_SIZE
+from logobrand.inference.classifier import BUNDLED_MODELS, DEFAULT_BATCH_SIZE
 from logobrand.inference.onnx import usable_cpu_count
 from logobrand.integrations import (
     PREDICTION_COLUMNS,
@@ -42,6 +43,8 @@ from logobrand.integrations import (
 if TYPE_CHECKING:
     import pyarrow as pa
     from ray.data import Dataset
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RAY_BATCH_SIZE = 128
 """Rows per ``map_batches`` call in :func:`predict_dataset` (each call runs ONNX Runtime on
@@ -300,9 +303,14 @@ def predict_dataset(
         >>> #                 model="my-model", actors=2).take_all()
     """
     try:
-        from ray.data import ActorPoolStrategy
+        from ray.data import ActorPoolStrategy, Dataset
     except ImportError as exc:
         raise missing_extra("ray", "ray") from exc
+    if not isinstance(ds, Dataset):
+        raise InvalidArgumentError(
+            f"ds must be a ray.data.Dataset, got {type(ds).__name__}; wrap rows with "
+            "ray.data.from_items(...) first"
+        )
     for name, value in (
         ("actors", actors),
         ("cpus_per_actor", cpus_per_actor),
@@ -323,8 +331,14 @@ def predict_dataset(
         keep_cols=tuple(keep_cols or ()),
         fetch_policy=fetch_policy,
     )
+    _check_columns_on_driver(ds, input_col, keep_cols)
+    _check_cluster_cpus(actors * cpus_per_actor)
     check_model_on_driver(model_path)
-    if model_path is not None and not Path(model_path).is_dir():
+    if (
+        model_path is not None
+        and model_path not in BUNDLED_MODELS
+        and not Path(model_path).is_dir()
+    ):
         # An actor whose constructor fails is restarted by Ray Data again and again, so a
         # path that cannot work must be refused here rather than on the actors.
         raise ModelFormatError(
@@ -351,6 +365,54 @@ def predict_dataset(
         num_cpus=cpus_per_actor,
     )
     return result
+
+
+def _check_cluster_cpus(wanted: int) -> None:
+    """Refuse an actor pool larger than the running cluster; warn when it takes every CPU,
+    since read tasks that need a CPU then wait for ever."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    total = int(resources.get("CPU", 0))
+    if total and wanted > total:
+        raise InvalidArgumentError(
+            f"actors x cpus_per_actor = {wanted} CPUs, but the Ray cluster has {total}; the "
+            "pool would never start: use fewer actors or CPUs per actor"
+        )
+    if total and wanted == total:
+        logger.warning(
+            "the actors take all %d CPUs of the Ray cluster: read tasks that need a CPU (e.g. "
+            "read_binary_files without num_cpus=0) will wait for ever; see docs/scaling.rst",
+            total,
+        )
+
+
+def _check_columns_on_driver(ds: Any, input_col: str, keep_cols: Sequence[str] | None) -> None:
+    """Refuse missing or clashing columns before any actor starts, when the schema is known
+    without running the dataset (Ray Data would only report them as a failed UDF)."""
+    schema = ds.schema(fetch_if_missing=False)
+    if schema is None:
+        return
+    names = list(schema.names)
+    if input_col not in names:
+        raise InvalidArgumentError(
+            f"the dataset has no column {input_col!r} (columns: {names}); pass input_col= the "
+            "column of paths, URLs or image bytes"
+        )
+    keep = names if keep_cols is None else list(keep_cols)
+    unknown = [n for n in keep if n not in names]
+    if unknown:
+        raise InvalidArgumentError(
+            f"keep_cols names unknown column(s) {unknown}; the dataset has {names}"
+        )
+    clash = sorted(set(keep) & set(PREDICTION_COLUMNS))
+    if clash:
+        raise InvalidArgumentError(
+            f"the dataset already has column(s) {clash}, which the predictions would "
+            f"overwrite; rename them or leave them out with keep_cols=[...]"
+        )
 
 
 __all__ = [

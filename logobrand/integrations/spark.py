@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -148,8 +149,14 @@ def predict_dataframe(
         import pyarrow  # noqa: F401
     except ImportError as exc:
         raise missing_extra(str(exc.name or "pyarrow"), "spark") from exc
-    from pyspark.sql.types import BinaryType, StringType, StructType
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
+    if not (hasattr(df, "schema") and hasattr(df, "mapInPandas")):
+        raise InvalidArgumentError(
+            f"df must be a Spark DataFrame, got {type(df).__name__}; for a pandas DataFrame "
+            "use spark.createDataFrame(...) first, or LogoClassifier.predict_batch"
+        )
     schema = df.schema
     names = [field.name for field in schema.fields]
     if input_col not in names:
@@ -186,9 +193,21 @@ def predict_dataframe(
         fetch_policy=fetch_policy,
     )
     check_model_on_driver(model_path)
-    out_schema = StructType([schema[n] for n in keep] + list(prediction_schema().fields))
+    # The workers see the columns under plain positional names: Spark parses a name such as
+    # "a.b" as a field of a struct, in select() and inside mapInPandas. The real names come
+    # back with toDF, which does not parse them.
     needed = list(dict.fromkeys([*keep, input_col]))
-    return df.select(*needed).mapInPandas(partial(_predict_partition, settings), out_schema)
+    alias = {name: f"_logobrand_{i}" for i, name in enumerate(needed)}
+    quoted = [F.col("`" + n.replace("`", "``") + "`").alias(alias[n]) for n in needed]
+    on_workers = replace(
+        settings, input_col=alias[input_col], keep_cols=tuple(alias[n] for n in keep)
+    )
+    added = list(prediction_schema().fields)
+    out_schema = StructType(
+        [StructField(alias[n], schema[n].dataType, schema[n].nullable) for n in keep] + added
+    )
+    predicted = df.select(*quoted).mapInPandas(partial(_predict_partition, on_workers), out_schema)
+    return predicted.toDF(*keep, *(field.name for field in added))
 
 
 def task_threads(settings: PredictSettings) -> int:
