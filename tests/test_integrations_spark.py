@@ -472,6 +472,8 @@ def test_spark_model_shipped_with_add_file_and_add_archive(
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_argument_errors(spark: Any, model_dir: Path) -> None:
+    import pandas as pd
+
     from logobrand.integrations.spark import predict_dataframe
 
     df = spark.createDataFrame([("a.jpg", 1, "x")], "path string, n long, brand string")
@@ -486,7 +488,7 @@ def test_spark_argument_errors(spark: Any, model_dir: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         predict_dataframe(df, "path", model=str(model_dir), keep_cols=["path"], batch_size=0)
     with pytest.raises(InvalidArgumentError, match="must be a Spark DataFrame"):
-        predict_dataframe(df.toPandas(), "path", model=str(model_dir))
+        predict_dataframe(pd.DataFrame({"path": ["a.jpg"]}), "path", model=str(model_dir))
     dotted = spark.createDataFrame([("a.jpg", 1)], "`image.path` string, `a.b` long")
     out = predict_dataframe(dotted, "image.path", model=str(model_dir))  # names with dots
     assert out.columns[:2] == ["image.path", "a.b"] and out.count() == 1
