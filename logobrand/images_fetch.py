@@ -548,6 +548,12 @@ def _read_limited(
                 f"cannot fetch {where}: the body is larger than the limit of "
                 f"{pol.max_bytes} bytes (max_bytes)"
             )
+    announced = (response.getheader("Content-Length") or "").strip()
+    if announced.isdigit() and total < int(announced):
+        raise FetchError(
+            f"cannot fetch {where}: the connection ended after {total} of the {announced} bytes "
+            "the server announced; try again"
+        )
     return b"".join(chunks)
 
 

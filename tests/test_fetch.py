@@ -111,6 +111,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(50_000_000))
             self.end_headers()
             self.wfile.write(PNG)
+        elif path == "/short":  # announces the whole PNG, sends half, closes
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG[: len(PNG) // 2])
         elif path == "/big-stream":
             self._send(200, PNG + b"\x00" * 5000, "image/png", length=False)
         elif path.startswith("/chain/"):
@@ -368,6 +374,11 @@ def test_total_timeout_stops_a_slow_drip(server: str) -> None:
 def test_declared_oversize_body_is_refused_before_reading(server: str) -> None:
     with pytest.raises(FetchError, match="announces 50000000 bytes"):
         fetch_url(f"{server}/big-declared", policy=FAST)
+
+
+def test_a_body_shorter_than_announced_is_a_fetch_error(server: str) -> None:
+    with pytest.raises(FetchError, match=rf"ended after {len(PNG) // 2} of the {len(PNG)} bytes"):
+        fetch_url(f"{server}/short", policy=FAST)
 
 
 def test_streamed_oversize_body_is_cut_off(server: str) -> None:
