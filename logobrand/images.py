@@ -295,6 +295,12 @@ def _read_source(source: str | os.PathLike[str], name: str, policy: FetchPolicy 
         raise ImageDecodeError(f"cannot read image file {name}: {reason}") from exc
 
 
+def _reason(exc: BaseException) -> str:
+    """An exception's message without the object reprs Pillow puts in it (``<_io.BytesIO
+    object at 0x...>``): the caller names the input instead."""
+    return re.sub(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>", "", str(exc)) or type(exc).__name__
+
+
 def _looks_like_url(text: str) -> bool:
     """True for ``scheme://...`` strings; the fetcher refuses schemes other than http(s)."""
     return _URL_RE.match(text) is not None
@@ -313,7 +319,7 @@ def _decode_bytes(data: bytes, name: str, max_pixels: int, draft_size: int | Non
         raise _too_large_from_pillow(name, exc) from exc
     except _PIL_ERRORS as exc:
         raise ImageDecodeError(
-            f"cannot decode {name}: its header is not a valid {kind.upper()} ({exc}); "
+            f"cannot decode {name}: its header is not a valid {kind.upper()} ({_reason(exc)}); "
             "the file is corrupt or only partly downloaded"
         ) from exc
     with img:
@@ -325,14 +331,16 @@ def _decode_bytes(data: bytes, name: str, max_pixels: int, draft_size: int | Non
             try:
                 img.draft("RGB", (draft_size, draft_size))
             except _PIL_ERRORS as exc:
-                raise ImageDecodeError(f"cannot decode {name} at reduced size: {exc}") from exc
+                raise ImageDecodeError(
+                    f"cannot decode {name} at reduced size: {_reason(exc)}"
+                ) from exc
         try:
             img.load()
         except Image.DecompressionBombError as exc:
             raise _too_large_from_pillow(name, exc) from exc
         except _PIL_ERRORS as exc:
             raise ImageDecodeError(
-                f"cannot decode {name} as {kind.upper()}: {exc}; the file is corrupt or "
+                f"cannot decode {name} as {kind.upper()}: {_reason(exc)}; the file is corrupt or "
                 "truncated (only partly downloaded or copied)"
             ) from exc
         if ImageFile.LOAD_TRUNCATED_IMAGES:
@@ -534,7 +542,7 @@ def _pil_to_rgb(img: Image.Image, name: str, max_pixels: int) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise _too_large_from_pillow(name, exc) from exc
     except _PIL_ERRORS as exc:
-        raise ImageDecodeError(f"cannot convert {name} to RGB: {exc}") from exc
+        raise ImageDecodeError(f"cannot convert {name} to RGB: {_reason(exc)}") from exc
 
 
 def _exif_transpose(img: Image.Image, name: str) -> Image.Image:

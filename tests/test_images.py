@@ -826,3 +826,10 @@ def test_a_single_image_is_not_taken_for_a_list_of_images() -> None:
             check_image_iterable(single)
     with pytest.raises(InvalidArgumentError, match="iterable of images"):
         check_image_iterable(5)
+
+
+def test_decode_errors_do_not_quote_object_reprs() -> None:
+    with pytest.raises(ImageDecodeError) as info:
+        load_image(b"GIF89a" + b"\x00" * 20)
+    message = str(info.value)
+    assert "not a valid GIF" in message and "object at 0x" not in message
