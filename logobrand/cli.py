@@ -37,7 +37,6 @@ from logobrand.errors import (
     ModelFormatError,
     OutputError,
     missing_extra,
-    output_error,
 )
 
 if TYPE_CHECKING:
@@ -383,12 +382,13 @@ def _check_train_out(args: argparse.Namespace, out: Path) -> None:
                 f"--history {history} exists; pass --resume to append to it or --overwrite to "
                 "replace it"
             )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise output_error(out, exc) from exc
-    if not os.access(out, os.W_OK):
-        raise OutputError(f"cannot write {out}: permission denied; choose another --out")
+    existing = out  # the nearest existing folder decides whether --out can be made
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {out}: {existing} is a file; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {out}: {existing} is not writable; choose another --out")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -650,3 +650,25 @@ def test_recipe_refuses_options_it_would_ignore(
     with pytest.raises(SystemExit):
         main([*base, "--weight-decay", "-1"])
     assert "a finite number >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.torch
+def test_train_refusals_leave_nothing_behind(
+    tiny_arch: str,
+    colour_dataset: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, negatives = colour_dataset
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = ["train", "--model", tiny_arch, "--data", str(data), "--negatives", str(negatives)]
+    code, _, err = run([*args, "--out", str(blocker / "run")], capsys)
+    assert code == 2 and "is a file" in err
+    no_negatives = ["train", "--model", tiny_arch, "--data", str(data)]
+    code, _, err = run([*no_negatives, "--out", str(tmp_path / "new")], capsys)
+    assert code == 2 and "no 'no-logo' photos" in err  # refused after the --out checks
+    assert not (tmp_path / "new").exists() and blocker.read_text() == "x"
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(tmp_path / "new"), "--lr", "inf"])
+    assert "a finite number > 0" in capsys.readouterr().err
