@@ -534,6 +534,7 @@ def test_train_refuses_an_out_folder_it_would_damage(
         (["--out", str(mine)], "not a training run's (notes.txt)"),
         (["--out", str(data / "runs")], "inside --data"),
         (["--out", str(mine / "notes.txt")], "is a file"),
+        (["--out", str(mine / "notes.txt" / "run")], "is a file"),
         (["--out", str(tmp_path / "r"), "--history", str(mine / "notes.txt")], "exists"),
     ]
     for extra, message in cases:
@@ -541,6 +542,13 @@ def test_train_refuses_an_out_folder_it_would_damage(
         assert code == 2 and message in err, (extra, err)
     assert (mine / "notes.txt").read_text() == "keep me"
     assert not (data / "runs").exists()
+    # a refusal after the --out checks leaves no empty folder behind
+    code, _, err = run([*base[:5], "--out", str(tmp_path / "new")], capsys)  # no --negatives
+    assert code == 2 and "no 'no-logo' photos" in err
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(SystemExit):
+        main([*base, "--out", str(tmp_path / "new"), "--lr", "inf"])
+    assert "a finite number > 0" in capsys.readouterr().err
 
 
 @pytest.mark.torch
@@ -650,25 +658,3 @@ def test_recipe_refuses_options_it_would_ignore(
     with pytest.raises(SystemExit):
         main([*base, "--weight-decay", "-1"])
     assert "a finite number >= 0" in capsys.readouterr().err
-
-
-@pytest.mark.torch
-def test_train_refusals_leave_nothing_behind(
-    tiny_arch: str,
-    colour_dataset: tuple[Path, Path],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    data, negatives = colour_dataset
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    args = ["train", "--model", tiny_arch, "--data", str(data), "--negatives", str(negatives)]
-    code, _, err = run([*args, "--out", str(blocker / "run")], capsys)
-    assert code == 2 and "is a file" in err
-    no_negatives = ["train", "--model", tiny_arch, "--data", str(data)]
-    code, _, err = run([*no_negatives, "--out", str(tmp_path / "new")], capsys)
-    assert code == 2 and "no 'no-logo' photos" in err  # refused after the --out checks
-    assert not (tmp_path / "new").exists() and blocker.read_text() == "x"
-    with pytest.raises(SystemExit):
-        main([*args, "--out", str(tmp_path / "new"), "--lr", "inf"])
-    assert "a finite number > 0" in capsys.readouterr().err

@@ -32,6 +32,7 @@ from torch import nn
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError, ModelFormatError
 from logobrand.training.callbacks import Callback, ProgressBar
 from logobrand.training.state import (
+    TrainingState,
     encode_training_state,
     find_training_state,
     load_training_state,
@@ -712,22 +713,33 @@ class Trainer:
                 raise ModelFormatError(
                     f"the optimizer state in {source} does not fit this model: {exc}"
                 ) from exc
-        try:
-            self.history = History(dict(row) for row in info.get("history", []))
-            self.epoch = int(info.get("epoch", len(self.history)))
-            self.stop_training = bool(info.get("stop_training", False))
-            for path, reason in info.get("failures", []):
-                self.failures.setdefault(str(path), str(reason))
-            restore_rng(state.rng)
-            saved = info.get("callbacks", {})
-            for key, cb in self._callback_keys():
-                if key in saved:
-                    cb.load_state_dict(saved[key])
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise ModelFormatError(
-                f"the training state in {source} is malformed ({type(exc).__name__}: {exc}); "
-                "was it edited by hand? resume from another checkpoint"
-            ) from exc
+        restore_progress(self, state)
+
+
+def restore_progress(trainer: Any, state: TrainingState) -> None:
+    """Restore a trainer's history, epoch, stop flag, failures, RNGs and callback states from
+    a loaded training state (shared by :class:`Trainer` and the MXNet backend's trainer).
+
+    Raises:
+        ModelFormatError: The state's JSON half is malformed (edited by hand).
+    """
+    info = state.info
+    try:
+        trainer.history = History(dict(row) for row in info.get("history", []))
+        trainer.epoch = int(info.get("epoch", len(trainer.history)))
+        trainer.stop_training = bool(info.get("stop_training", False))
+        for path, reason in info.get("failures", []):
+            trainer.failures.setdefault(str(path), str(reason))
+        restore_rng(state.rng)
+        saved = info.get("callbacks", {})
+        for key, cb in trainer._callback_keys():
+            if key in saved:
+                cb.load_state_dict(saved[key])
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelFormatError(
+            f"the training state in {state.directory} is malformed ({type(exc).__name__}: "
+            f"{exc}); was it edited by hand? resume from another checkpoint"
+        ) from exc
 
 
 def _set_epoch(loader: Iterable[Any], epoch: int) -> None:

@@ -49,7 +49,6 @@ from logobrand.training.state import (
     find_training_state,
     load_training_state,
     replace_state_dir,
-    restore_rng,
 )
 from logobrand.training.trainer import (
     Dataset,
@@ -57,6 +56,7 @@ from logobrand.training.trainer import (
     LoaderFactory,
     balanced_class_weights,
     check_fit_arguments,
+    restore_progress,
 )
 
 logger = logging.getLogger("logobrand.training")
@@ -728,16 +728,7 @@ class GluonTrainer:
         set_gluon_arrays(self.net, arrays, source=str(source))
         self._version += 1
         self._restore_optimizer(info["gluon_optimizer"], state, nd)
-        self.history = History(dict(row) for row in info.get("history", []))
-        self.epoch = int(info.get("epoch", len(self.history)))
-        self.stop_training = bool(info.get("stop_training", False))
-        for path, reason in info.get("failures", []):
-            self.failures.setdefault(str(path), str(reason))
-        restore_rng(state.rng)
-        saved = info.get("callbacks", {})
-        for key, cb in self._callback_keys():
-            if key in saved:
-                cb.load_state_dict(saved[key])
+        restore_progress(self, state)
 
     def _restore_optimizer(self, saved: Mapping[str, Any], state: Any, nd: Any) -> None:
         from safetensors.numpy import load
