@@ -203,7 +203,7 @@ def load_folder_dataset(
 
     Raises:
         DatasetLayoutError: A folder is missing or has no class folders.
-        InvalidArgumentError: Neither folder was given.
+        InvalidArgumentError: Neither folder was given, or a photo is in both.
     """
     from logobrand.data import NO_LOGO, ImageFolderDataset, canonical_class_name, concat
 
@@ -214,6 +214,15 @@ def load_folder_dataset(
         parts.append(ImageFolderDataset.from_folders({NO_LOGO: negatives}))
     if not parts:
         raise InvalidArgumentError("no data given; pass --data DIR and/or --negatives DIR")
+    if len(parts) == 2:
+        labelled = {s.path.resolve(): s.label for s in parts[0].samples}
+        both = [s.path for s in parts[1].samples if s.path.resolve() in labelled]
+        if both:
+            raise InvalidArgumentError(
+                f"{len(both)} photo(s) of --negatives {negatives} are also in --data {data} "
+                f"(e.g. {both[0]}, class {labelled[both[0].resolve()]!r}): they would be "
+                "labelled both ways; pass a --negatives folder of photos without logos"
+            )
     dataset = parts[0] if len(parts) == 1 else concat(*parts)
     for problem in dataset.problems:
         _err(f"note: {problem}")

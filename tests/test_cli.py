@@ -306,6 +306,16 @@ def colour_dataset(tmp_path: Path) -> tuple[Path, Path]:
     return data, negatives
 
 
+def test_negatives_inside_data_are_refused(
+    model_dir: Path, colour_dataset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _ = colour_dataset
+    args = ["evaluate", str(model_dir), "--data", str(data), "--negatives", str(data / "blue")]
+    code, out, err = run(args, capsys)
+    assert code == 2 and out == ""
+    assert "3 photo(s) of --negatives" in err and "class 'blue'" in err
+
+
 def test_evaluate_prints_the_protocol_table(
     model_dir: Path, colour_dataset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -98,3 +98,33 @@ def test_train_default_model_end_to_end(tmp_path: Path) -> None:
     prediction = clf.predict(train.samples[0].path)
     assert prediction.brand in (None, "blue", "red")
     assert 0.0 <= prediction.score <= 1.0
+
+
+def test_shared_data_splits_reports_the_nologo_photos_it_cannot_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import cv2
+
+    from logobrand.training.recipe import shared_data_splits
+
+    def photo(path: Path, value: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), np.full((20, 20, 3), value, np.uint8))
+
+    for b, brand in enumerate(("adidas", "bmw")):
+        for i in range(5):
+            photo(tmp_path / "logos32plus" / brand / f"{i}.jpg", 10 * i + 100 * b)
+    for i in range(5):
+        photo(tmp_path / "nologo" / f"imagenet_{i}.jpg", 200 + 5 * i)
+    photo(tmp_path / "nologo" / "bsds500_0.jpg", 3)
+    photo(tmp_path / "nologo" / "my_photo.jpg", 7)
+    fl27 = tmp_path / "flickrlogos27"
+    (fl27 / "images").mkdir(parents=True)
+    (fl27 / "flickr_logos_27_dataset_training_set_annotation.txt").write_text("")
+    (fl27 / "flickr_logos_27_dataset_query_set_annotation.txt").write_text("")
+    with caplog.at_level("WARNING", logger="logobrand.training.recipe"):
+        splits = shared_data_splits(tmp_path)
+    assert "1 photo(s) in" in caplog.text and "not used" in caplog.text
+    used = [*splits.train.samples, *splits.val.samples, *splits.test.samples]
+    assert len(used) == 15 and len(splits.cross) == 1
+    assert all(s.path.name != "my_photo.jpg" for s in [*used, *splits.cross.samples])

@@ -549,6 +549,14 @@ def shared_data_splits(
     nologo = ImageFolderDataset.from_folders({NO_LOGO: root / "nologo"})
     imagenet = [s for s in nologo.samples if s.path.name.startswith("imagenet_")]
     bsds = [s for s in nologo.samples if s.path.name.startswith("bsds500_")]
+    unknown = len(nologo) - len(imagenet) - len(bsds)
+    if unknown:
+        logger.warning(
+            "%d photo(s) in %s are not used: the recipe takes only imagenet_* (training "
+            "sources) and bsds500_* (cross-dataset) photos there",
+            unknown,
+            root / "nologo",
+        )
     brands = set(logos.classes)
     fl27 = FlickrLogos27Dataset(root / "flickrlogos27", name_map=canonical_class_name)
     shared = [s for s in fl27.samples if s.label in brands or s.label == NO_LOGO]
