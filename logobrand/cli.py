@@ -32,6 +32,7 @@ import numpy as np
 
 from logobrand import __version__
 from logobrand.errors import (
+    DatasetLayoutError,
     InvalidArgumentError,
     LogoBrandError,
     ModelFormatError,
@@ -202,7 +203,7 @@ def load_folder_dataset(
         The dataset.
 
     Raises:
-        DatasetLayoutError: A folder is missing or has no class folders.
+        DatasetLayoutError: A folder is missing or has no class folders, or no image at all.
         InvalidArgumentError: Neither folder was given, or a photo is in both.
     """
     from logobrand.data import NO_LOGO, ImageFolderDataset, canonical_class_name, concat
@@ -226,6 +227,12 @@ def load_folder_dataset(
     dataset = parts[0] if len(parts) == 1 else concat(*parts)
     for problem in dataset.problems:
         _err(f"note: {problem}")
+    if len(dataset) == 0:
+        given = " and ".join(str(f) for f in (data, negatives) if f is not None)
+        raise DatasetLayoutError(
+            f"{given} holds no image (see the notes above); put the photos in one sub-folder "
+            "per class"
+        )
     return _limit_per_class(dataset, limit_per_class, seed)
 
 
@@ -321,17 +328,35 @@ def _report_leaks(train: FileDataset, val: FileDataset | None) -> None:
         _err(f"warning: {len(leaks)} identical photos in train and val (leakage): {shown}")
 
 
-def _check_labels(train: FileDataset) -> None:
+def _check_labels(train: FileDataset, val: FileDataset | None, args: argparse.Namespace) -> None:
     from logobrand.data import NO_LOGO
 
     labels = {sample.label for sample in train.samples}
     if NO_LOGO not in labels:
+        if args.flickrlogos32 is not None and not args.tutorial_recipe:
+            hint = (
+                "the official FlickrLogos-32 trainset has logos only: add --tutorial-recipe "
+                "(it adds half of the no-logo validation photos to the training part)"
+            )
+        elif val is not None and any(s.label == NO_LOGO for s in val.samples):
+            hint = (
+                f"the split put all of them in validation: lower --val-fraction "
+                f"({args.val_fraction:g}) or give more {NO_LOGO} photos"
+            )
+        else:
+            hint = "pass --negatives DIR (e.g. ../shared/data/nologo)"
         raise InvalidArgumentError(
             f"the training data has no {NO_LOGO!r} photos; a logo classifier must learn what "
-            "no logo looks like: pass --negatives DIR (e.g. ../shared/data/nologo)"
+            f"no logo looks like: {hint}"
         )
     if len(labels) < 2:
         raise InvalidArgumentError("the training data needs at least one brand besides no-logo")
+    empty = sorted(set(train.classes) - labels - {NO_LOGO})
+    if empty:
+        _err(
+            f"warning: {len(empty)} class(es) have no training photo after the split "
+            f"({', '.join(empty[:5])}); the model cannot learn them: give them more photos"
+        )
 
 
 def _take_saved_optimizer_settings(args: argparse.Namespace, out: Path) -> None:
@@ -436,7 +461,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     spec = get_model_spec(args.model)
     pre = spec.preprocessing
     train, val = _train_datasets(args)
-    _check_labels(train)
+    _check_labels(train, val, args)
     print(_describe_counts("train", train), flush=True)
     if val is not None:
         print(_describe_counts("val", val), flush=True)
@@ -519,8 +544,8 @@ def _train_recipe(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"unknown recipe {args.recipe!r}; the only one is 'default'")
     if args.data_root is None:
         raise InvalidArgumentError(
-            "--recipe default needs --data-root DIR (the folder with logos32plus/ and nologo/, "
-            "e.g. ../shared/data)"
+            "--recipe default needs --data-root DIR (the folder with logos32plus/, nologo/ and "
+            "flickrlogos27/, e.g. ../shared/data)"
         )
     ignored = [
         flag
@@ -569,6 +594,8 @@ def _train_recipe(args: argparse.Namespace) -> int:
     splits = recipe.shared_data_splits(
         args.data_root, seed=args.seed, train_on_all_sources=args.all_sources
     )
+    for problem in splits.problems:
+        _err(f"note: {problem}")
     limit, seed = args.limit_per_class, args.seed
     train = _limit_per_class(splits.train, limit, seed)
     val = _limit_per_class(splits.val, limit, seed)
@@ -1390,7 +1417,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--data-root",
         metavar="DIR",
-        help="with --recipe: the folder holding logos32plus/ and nologo/ (../shared/data)",
+        help="with --recipe: the folder holding logos32plus/, nologo/ and flickrlogos27/ "
+        "(../shared/data)",
     )
     src.add_argument(
         "--all-sources",

@@ -574,6 +574,28 @@ def test_train_without_negatives_says_what_to_pass(
     assert code == 2 and "--negatives" in err
 
 
+@pytest.mark.torch
+def test_train_says_why_no_nologo_photo_is_left(
+    tiny_arch: str,
+    colour_dataset: tuple[Path, Path],
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, negatives = colour_dataset
+    base = ["train", "--model", tiny_arch, "--out", str(tmp_path / "o")]
+    split_all = ["--data", str(data), "--negatives", str(negatives), "--val-fraction", "0.999"]
+    code, _, err = run([*base, *split_all], capsys)
+    assert code == 2 and "lower --val-fraction" in err
+    official = shared_data / "flickrlogos32-format" / "example" / "FlickrLogos-v2"
+    code, _, err = run([*base, "--flickrlogos32", str(official)], capsys)
+    assert code == 2 and "add --tutorial-recipe" in err
+    (tmp_path / "empty" / "adidas").mkdir(parents=True)
+    code, _, err = run([*base, "--data", str(tmp_path / "empty")], capsys)
+    assert code == 2 and "holds no image" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_parser_defaults() -> None:
     from logobrand.inference.classifier import DEFAULT_BATCH_SIZE
 

@@ -125,6 +125,17 @@ def test_shared_data_splits_reports_the_nologo_photos_it_cannot_place(
     with caplog.at_level("WARNING", logger="logobrand.training.recipe"):
         splits = shared_data_splits(tmp_path)
     assert "1 photo(s) in" in caplog.text and "not used" in caplog.text
+    assert any("my_photo" in p or "not used" in p for p in splits.problems)
     used = [*splits.train.samples, *splits.val.samples, *splits.test.samples]
     assert len(used) == 15 and len(splits.cross) == 1
     assert all(s.path.name != "my_photo.jpg" for s in [*used, *splits.cross.samples])
+
+
+def test_shared_data_splits_names_the_missing_source_folder(tmp_path: Path) -> None:
+    from logobrand.errors import DatasetLayoutError
+    from logobrand.training.recipe import shared_data_splits
+
+    (tmp_path / "logos32plus").mkdir()
+    (tmp_path / "nologo").mkdir()
+    with pytest.raises(DatasetLayoutError, match="has no flickrlogos27 folder"):
+        shared_data_splits(tmp_path)

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from logobrand.data import NO_LOGO, FileDataset, Sample
-from logobrand.errors import InvalidArgumentError, LogoBrandError
+from logobrand.errors import DatasetLayoutError, InvalidArgumentError, LogoBrandError
 from logobrand.images import load_image
 from logobrand.inference.config import ModelConfig
 from logobrand.inference.export import quiet_torch_export, save_model_dir
@@ -506,12 +506,16 @@ class SharedDataSplits:
         test: Held-out part of the same sources (the in-domain benchmark).
         cross: Photos from collections never used for training: the 14 FlickrLogos-27 brands
             shared with FlickrLogos-32, its no-logo photos, and the BSDS500 no-logo photos.
+        problems: What was skipped while reading the sources (unreadable or misplaced files,
+            empty class folders, missing annotated photos, photos dropped as duplicates of
+            training photos), one message each.
     """
 
     train: FileDataset
     val: FileDataset
     test: FileDataset
     cross: FileDataset
+    problems: tuple[str, ...] = ()
 
 
 def shared_data_splits(
@@ -535,6 +539,9 @@ def shared_data_splits(
             brands and no-logo photos, BSDS500) into train/val/test, for a final model that has
             seen real photo geometry of every source. ``cross`` is then empty: measure the
             cross-dataset figure with a model trained without them.
+
+    Raises:
+        DatasetLayoutError: ``logos32plus/``, ``nologo/`` or ``flickrlogos27/`` is missing.
     """
     from logobrand.data import (
         FlickrLogos27Dataset,
@@ -545,29 +552,43 @@ def shared_data_splits(
     from logobrand.data.base import canonical_class_name
 
     root = Path(data_root)
+    absent = [
+        name for name in ("logos32plus", "nologo", "flickrlogos27") if not (root / name).is_dir()
+    ]
+    if absent:
+        raise DatasetLayoutError(
+            f"{root} has no {', '.join(absent)} folder: the recipe needs logos32plus/, nologo/ "
+            "and flickrlogos27/ side by side (the layout of ../shared/data; see its README)"
+        )
     logos = ImageFolderDataset(root / "logos32plus")
     nologo = ImageFolderDataset.from_folders({NO_LOGO: root / "nologo"})
     imagenet = [s for s in nologo.samples if s.path.name.startswith("imagenet_")]
     bsds = [s for s in nologo.samples if s.path.name.startswith("bsds500_")]
+    fl27 = FlickrLogos27Dataset(root / "flickrlogos27", name_map=canonical_class_name)
+    problems = [*logos.problems, *nologo.problems, *fl27.problems]
     unknown = len(nologo) - len(imagenet) - len(bsds)
     if unknown:
-        logger.warning(
-            "%d photo(s) in %s are not used: the recipe takes only imagenet_* (training "
-            "sources) and bsds500_* (cross-dataset) photos there",
-            unknown,
-            root / "nologo",
+        problems.append(
+            f"{unknown} photo(s) in {root / 'nologo'} are not used: the recipe takes only "
+            "imagenet_* (training sources) and bsds500_* (cross-dataset) photos there"
         )
+        logger.warning(problems[-1])
     brands = set(logos.classes)
-    fl27 = FlickrLogos27Dataset(root / "flickrlogos27", name_map=canonical_class_name)
     shared = [s for s in fl27.samples if s.label in brands or s.label == NO_LOGO]
     classes = [*logos.classes, NO_LOGO]
     in_domain = logos.samples + imagenet
     cross_samples = shared + bsds
     leaked = {b for _, b in find_leaks(in_domain, cross_samples, near_duplicates=True)}
     if leaked:
-        logger.info("dropped %d cross-dataset photos also in the training sources", len(leaked))
+        problems.append(
+            f"dropped {len(leaked)} cross-dataset photo(s) that are near-duplicates of photos "
+            "of the training sources"
+        )
+        logger.warning(problems[-1])
         cross_samples = [s for s in cross_samples if s.path not in leaked]
     if train_on_all_sources:
         in_domain, cross_samples = in_domain + cross_samples, []
     train, val, test = stratified_split(FileDataset(in_domain, classes), fractions, seed=seed)
-    return SharedDataSplits(train, val, test, FileDataset(cross_samples, classes))
+    return SharedDataSplits(
+        train, val, test, FileDataset(cross_samples, classes), problems=tuple(problems)
+    )
