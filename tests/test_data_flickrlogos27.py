@@ -49,11 +49,14 @@ def test_merge_dedupe_and_degenerate(root: Path) -> None:
     assert ds.duplicates_removed == 2
     assert ds.classes == ["Adidas", "Cocacola", "HP", "Nike", "Pepsi", "RedBull", NO_LOGO]
     problems = "\n".join(ds.problems)
-    assert len(ds.problems) == 3
+    assert len(ds.problems) == 4
     assert "degenerate RedBull box" in problems
     assert "4.jpg is annotated with Pepsi too" in problems
     assert "5.jpg (Nike) is missing" in problems
-    assert "12.jpg" not in problems  # query photos that are absent are simply not used
+    assert ds.problems[2] == (
+        f"1 query-set none photo listed in {QUERY_FILE} is not in {root / 'images'} and was "
+        "skipped (12.jpg); add the files there to use them as no-logo photos"
+    )
 
 
 def test_name_map_and_brand_filter(root: Path) -> None:
@@ -107,3 +110,42 @@ def test_shared_flickrlogos27(shared_data: Path) -> None:
     assert not any("missing" in p for p in ds.problems)
     mapped = FlickrLogos27Dataset(root, name_map=canonical_class_name)
     assert {"HP", "adidas", "cocacola", "redbull", NO_LOGO} <= set(mapped.classes)
+
+
+def test_none_photos_that_are_absent_or_conflict_are_reported(root: Path) -> None:
+    absent = [f"gone{k}.jpg\tnone" for k in range(4)]
+    query = ["11.jpg\tnone", "2.jpg\tnone", "1.jpg\tnone", "11.jpg\tnone", *absent]
+    (root / QUERY_FILE).write_text("\n".join(query) + "\n")
+    ds = FlickrLogos27Dataset(root)
+    labels = {s.path.name: s.label for s in ds.samples}
+    assert (labels["1.jpg"], labels["2.jpg"], labels["11.jpg"]) == ("Adidas", "HP", NO_LOGO)
+    assert ds.labels.count(NO_LOGO) == 1  # the repeated 11.jpg line gives one sample
+    conflicts = [p for p in ds.problems if "listed as none" in p]
+    assert conflicts == [
+        f"{root / 'images' / name} is annotated with {brand} in {TRAINING_FILE} but listed as "
+        f"none in {QUERY_FILE}; kept as {brand}, not used as a no-logo photo"
+        for name, brand in [("2.jpg", "HP"), ("1.jpg", "Adidas")]
+    ]
+    summary = [p for p in ds.problems if "query-set none photos" in p]
+    assert len(summary) == 1
+    assert summary[0].startswith(
+        f"4 query-set none photos listed in {QUERY_FILE} are not in {root / 'images'}"
+    )
+    assert "(gone0.jpg, gone1.jpg, gone2.jpg, ...)" in summary[0]
+    only_hp = FlickrLogos27Dataset(root, brands=["HP"])
+    assert [(s.path.name, s.label) for s in only_hp.samples] == [
+        ("2.jpg", "HP"),
+        ("11.jpg", NO_LOGO),
+    ]  # 1.jpg shows an Adidas logo: it must not become a no-logo photo
+    assert any(
+        "1.jpg is annotated with Adidas" in p and "left out: its brand is not selected" in p
+        for p in only_hp.problems
+    )
+    without = FlickrLogos27Dataset(root, include_none=False).problems
+    assert not any(QUERY_FILE in p for p in without)
+
+
+@pytest.mark.parametrize("brands", [[None], ["Adidas", 3], 5])
+def test_brands_must_be_names(root: Path, brands: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="brands must"):
+        FlickrLogos27Dataset(root, brands=brands)  # type: ignore[arg-type]

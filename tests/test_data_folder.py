@@ -14,7 +14,7 @@ from logobrand.data import (
     canonical_class_name,
     concat,
 )
-from logobrand.errors import DatasetLayoutError
+from logobrand.errors import DatasetLayoutError, InvalidArgumentError
 
 
 @pytest.fixture
@@ -88,3 +88,71 @@ def test_shared_logos32plus_and_nologo(shared_data: Path) -> None:
     negatives = ImageFolderDataset.from_folders({NO_LOGO: shared_data / "nologo"})
     assert len(negatives) == 965
     assert len(concat(ds, negatives).classes) == 33
+
+
+def test_root_level_images_and_broken_links_are_reported(
+    tmp_images: ImageWriter, tmp_path: Path
+) -> None:
+    root = tmp_path / "mixed"
+    tmp_images.image(root / "adidas" / "a.jpg", seed=1)
+    for k in range(4):
+        tmp_images.image(root / f"loose{k}.jpg", seed=10 + k)
+    tmp_images.image(root / ".hidden.jpg", seed=20)
+    (root / "README.md").write_text("about this folder")
+    (root / "gone").symlink_to("nowhere")
+    (root / "loop").symlink_to("loop")
+    ds = ImageFolderDataset(root)
+    assert ds.labels == ["adidas"]
+    assert len(ds.problems) == 2
+    loose, broken = ds.problems
+    assert loose.startswith(f"4 image files directly in {root} are not in a class folder")
+    assert "loose0.jpg, loose1.jpg, loose2.jpg, ..." in loose
+    assert broken == f"{root}: skipped 2 broken links (missing target or link loop) (gone, loop)"
+    assert not any(".hidden" in p or "README" in p for p in ds.problems)
+    only_loose = tmp_path / "flat"
+    tmp_images.image(only_loose / "x.jpg")
+    with pytest.raises(DatasetLayoutError, match=r"no class folder \(it holds 1 image file"):
+        ImageFolderDataset(only_loose)
+
+
+def test_a_linked_class_folder_is_reported(tmp_images: ImageWriter, tmp_path: Path) -> None:
+    root = tmp_path / "linked"
+    tmp_images.image(root / "a" / "1.jpg", seed=1)
+    tmp_images.image(root / "b" / "2.jpg", seed=2)
+    (root / "a_link").symlink_to("a")
+    ds = ImageFolderDataset(root)
+    assert ds.class_counts() == {"a": 1, "a_link": 1, "b": 1}
+    assert ds.problems == [
+        f"{root / 'a_link'} and {root / 'a'} are the same folder (a link): its photos are read "
+        "twice, as class 'a_link' and as class 'a'; remove the link or give the class one folder"
+    ]
+    assert ImageFolderDataset(root, classes=["a", "b"]).problems == []
+
+
+def test_skipped_entries_say_what_they_are(tmp_images: ImageWriter, tmp_path: Path) -> None:
+    folder = tmp_path / "root" / "adidas"
+    tmp_images.image(folder / "ok.jpg", seed=1)
+    tmp_images.image(folder / "sub" / "nested.jpg", seed=2)
+    (folder / "broken.jpg").symlink_to("missing.jpg")
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    (folder / "notes.txt").write_text("not an image")
+    ds = ImageFolderDataset(tmp_path / "root", extensions=(".jpg",))
+    assert [s.path.name for s in ds.samples] == ["ok.jpg"]
+    assert ds.problems == [
+        f"{folder}: skipped 4 entries: 1 file that is not an image with extensions ['.jpg'] "
+        "(notes.txt); 1 sub-folder, not read recursively (sub); 2 broken links (missing target "
+        "or link loop) (broken.jpg, loop.jpg)"
+    ]
+
+
+@pytest.mark.parametrize("extensions", ["jpg", [], [None], [".jpg", 3], ["."], 7])
+def test_extensions_must_be_a_list_of_names(folder: Path, extensions: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="extensions must be a"):
+        ImageFolderDataset(folder, extensions=extensions)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="extensions must be a"):
+        ImageFolderDataset.from_folders({"x": folder}, extensions=extensions)  # type: ignore[arg-type]
+
+
+def test_one_extension_given_as_a_tuple(folder: Path) -> None:
+    ds = ImageFolderDataset(folder, extensions=("JPG",))
+    assert [s.path.name for s in ds.samples] == ["b.jpg"]

@@ -185,3 +185,64 @@ def test_a_negative_seed_is_refused_up_front(tmp_images: ImageWriter) -> None:
     data = [Sample(tmp_images.image("a0.png", seed=1), "a")]
     with pytest.raises(InvalidArgumentError, match="seed must be an integer >= 0"):
         stratified_split(data, (0.5, 0.5), seed=-1)
+
+
+def test_identical_photos_with_different_labels_are_reported(
+    tmp_images: ImageWriter, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ds = make_dataset(tmp_images, {"a": 4, "b": 4})
+    copy = tmp_path / "b" / "copy_of_a1.jpg"
+    shutil.copyfile(ds.samples[0].path, copy)
+    same_label = tmp_path / "a" / "copy_of_a2.jpg"
+    shutil.copyfile(ds.samples[1].path, same_label)
+    data = FileDataset([*ds.samples, Sample(copy, "b"), Sample(same_label, "a")])
+    with caplog.at_level("WARNING", logger="logobrand.data.splits"):
+        parts = stratified_split(data, (0.5, 0.5), seed=0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("byte-identical photos carry different labels in 1 case(s)")
+    assert f"{ds.samples[0].path} ('a') = {copy} ('b')" in warnings[0]
+    expected = (
+        f"{ds.samples[0].path} ('a') = {copy} ('b') are byte-identical but labelled "
+        "differently; the split keeps them in one part; give the copies one label or delete "
+        "the extra copies"
+    )
+    assert [p.problems for p in parts] == [[expected], [expected]]
+    assert data.problems == []  # the input dataset is left as it was
+    holder = next(p for p in parts if ds.samples[0].path in p.paths)
+    assert copy in holder.paths
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="logobrand.data.splits"):
+        group_samples(data.samples, "sha256")
+        stratified_split(ds, (0.5, 0.5))
+    assert len(caplog.records) == 1  # group_samples warns too; ds alone has no conflict
+    assert all(p.problems == [] for p in stratified_split(data, (0.5, 0.5), group_by=None))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fractions": ("a", "b")}, "fractions must hold numbers"),
+        ({"fractions": None}, "fractions must be a sequence"),
+        ({"fractions": "0.8"}, "fractions must be a sequence"),
+        ({"fractions": 0.8}, "fractions must be a sequence"),
+        ({"fractions": (True, 0.5)}, "fractions must hold numbers"),
+        ({"groups": [[1], [2], [3]]}, r"groups\[0\] is \[1\], which is not hashable"),
+        ({"groups": 3}, "groups must be a list of group keys"),
+        ({"groups": "abc"}, "groups must be a list of group keys"),
+        ({"groups": [1, 2]}, "groups has 2 keys for 3 samples"),
+        ({"group_by": lambda s: [s.label]}, "group_by function returned"),
+    ],
+)
+def test_bad_argument_types_are_refused(kwargs: dict[str, object], message: str) -> None:
+    samples = [Sample(Path(f"{i}.jpg"), "a") for i in range(3)]
+    with pytest.raises(InvalidArgumentError, match=message):
+        stratified_split(samples, **kwargs)  # type: ignore[arg-type]
+
+
+def test_numpy_fractions_and_group_keys_are_accepted() -> None:
+    import numpy as np
+
+    samples = [Sample(Path(f"{i}.jpg"), "a") for i in range(4)]
+    parts = stratified_split_indices(samples, np.array([0.5, 0.5]), groups=np.array([0, 0, 1, 1]))
+    assert sorted(parts) == [[0, 1], [2, 3]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from logobrand.data.base import (
@@ -41,9 +41,11 @@ class FlickrLogos27Dataset(FileDataset):
     ``subset``) are merged, the boxes of an image are collected, degenerate boxes
     (``x1 >= x2`` or ``y1 >= y2``) are dropped while the photo is kept, and photos whose file
     is absent are left out. The query set's ``none`` photos that exist in the image folder
-    become :data:`~logobrand.data.NO_LOGO` samples (its logo photos are not used). Everything
-    dropped is counted in :attr:`problems`. An image annotated with two brands is labelled
-    with the first one (in file order, among ``brands``) and keeps the boxes of that brand.
+    become :data:`~logobrand.data.NO_LOGO` samples (its logo photos are not used); a ``none``
+    photo that the training file annotates with a brand is not used as a no-logo photo (it
+    keeps its brand if that brand is selected). Everything dropped is counted in
+    :attr:`problems`. An image annotated with two brands is labelled with the first one (in
+    file order, among ``brands``) and keeps the boxes of that brand.
 
     Args:
         root: The folder holding the annotation files and the image folder.
@@ -58,12 +60,15 @@ class FlickrLogos27Dataset(FileDataset):
     Attributes:
         root: The dataset folder.
         duplicates_removed: Number of annotation lines that repeated a box already read.
-        problems: Degenerate boxes, missing photos and multi-brand photos.
+        problems: Degenerate boxes, missing photos, multi-brand photos, the number of query-set
+            ``none`` photos absent from the image folder, and ``none`` photos that the
+            training file annotates with a brand.
 
     Raises:
         DatasetLayoutError: An annotation file or the image folder is missing, or a line is
             malformed.
-        InvalidArgumentError: ``brands`` names a brand the dataset does not have.
+        InvalidArgumentError: ``brands`` is not a list of brand names, or names a brand the
+            dataset does not have.
 
     Examples:
         >>> from logobrand.data import canonical_class_name
@@ -117,9 +122,36 @@ class FlickrLogos27Dataset(FileDataset):
                     boxes.append(box)
             samples[file_name] = Sample(image_dir / file_name, names[brand], tuple(boxes))
         if include_none:
-            for file_name in _read_query_none(self.root / QUERY_FILE):
-                if file_name not in samples and (image_dir / file_name).is_file():
+            trained: dict[str, str] = {}
+            for (file_name, brand), _ in records:
+                trained.setdefault(file_name, brand)
+            absent: list[str] = []
+            for file_name in dict.fromkeys(_read_query_none(self.root / QUERY_FILE)):
+                if file_name in trained:
+                    kept = samples.get(file_name)
+                    outcome = (
+                        f"kept as {kept.label}, not used as a no-logo photo"
+                        if kept is not None
+                        else "left out: its brand is not selected and it is not used as a "
+                        "no-logo photo"
+                    )
+                    problems.append(
+                        f"{image_dir / file_name} is annotated with {trained[file_name]} in "
+                        f"{TRAINING_FILE} but listed as none in {QUERY_FILE}; {outcome}"
+                    )
+                elif (image_dir / file_name).is_file():
                     samples[file_name] = Sample(image_dir / file_name, NO_LOGO)
+                else:
+                    absent.append(file_name)
+            if absent:
+                shown = ", ".join(absent[:3]) + (", ..." if len(absent) > 3 else "")
+                one = len(absent) == 1
+                photos, are, were = ("photo", "is", "was") if one else ("photos", "are", "were")
+                problems.append(
+                    f"{len(absent)} query-set none {photos} listed in {QUERY_FILE} {are} not in "
+                    f"{image_dir} and {were} skipped ({shown}); add the files there to use them "
+                    "as no-logo photos"
+                )
         present = []
         for sample in samples.values():
             if sample.path.is_file():
@@ -184,8 +216,14 @@ def _brand_filter(brands: Sequence[str] | None, names: dict[str, str]) -> set[st
         return set(names)
     if isinstance(brands, str):
         raise InvalidArgumentError(f"brands must be a list of names, got the string {brands!r}")
+    if not isinstance(brands, Iterable):
+        raise InvalidArgumentError(f"brands must be a list of brand names, got {brands!r}")
     keep: set[str] = set()
     for wanted in brands:
+        if not isinstance(wanted, str):
+            raise InvalidArgumentError(
+                f"brands must hold brand names (strings), got {wanted!r} in {brands!r}"
+            )
         match = {b for b, m in names.items() if wanted.lower() in (b.lower(), m.lower())}
         if not match:
             raise InvalidArgumentError(

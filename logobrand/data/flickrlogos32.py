@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from logobrand.data.base import (
     NO_LOGO,
@@ -48,29 +48,44 @@ class FlickrLogosDataset(FileDataset):
     tutorial: ``train`` = ``trainset`` + the first half of ``valset-nologos`` (1,820) and
     ``val`` = ``valset-logosonly`` + the second half (2,460).
 
-    The classes are the union of the labels of all four lists (the 32 brands and ``no-logo``
-    on the real set), so every split of one root has the same label ids. Each list is read
-    from ``<name>.txt`` (``<class>,<file>``) or, when absent, ``<name>.relpaths.txt``
-    (``classes/jpg/<class>/<file>``); class folders are matched case-insensitively.
+    Each list is read from ``<name>.txt`` (``<class>,<file>``) or, when absent,
+    ``<name>.relpaths.txt`` (``classes/jpg/<class>/<file>``). A line that is neither (three
+    comma-separated fields, say) is an error naming the list file and the line. A photo listed
+    twice in one list is kept once, before the halves of ``valset-nologos`` are taken, so it
+    cannot land in two splits. A class folder is looked up by its exact spelling first, else
+    case-insensitively (masks too: the download has ``jpg/HP`` and ``masks/hp``).
+
+    The classes are the union of the labels of all four lists whose class folder exists under
+    ``classes/jpg``, plus ``no-logo`` when it is listed (the 32 brands and ``no-logo`` on the
+    real set), so every split of one root has the same label ids. A line whose class folder
+    does not exist (a header such as ``class,file``, a typo) adds no class: it names a missing
+    photo, which the split that reads the line handles as ``on_missing`` says.
+
+    Everything left out or repaired is counted in :attr:`problems`: photos listed twice, photos
+    that are also in another split (they stay in both; delete one of the lines), missing photos
+    (``on_missing="skip"``), missing box files, degenerate boxes (zero or negative width or
+    height, dropped), box files that hold no usable box, and class folders whose names differ
+    only in case.
 
     Args:
         root: The ``FlickrLogos-v2`` folder.
         split: ``"train"``, ``"val"`` or ``"test"``.
         tutorial_recipe: Use the tutorial's train/val partition (see above).
         transform: Optional callable applied to each decoded image.
-        on_missing: What to do with a listed photo that is absent: ``"error"`` raises
-            :class:`DatasetLayoutError` naming it, ``"skip"`` leaves it out and records it in
-            :attr:`problems`.
+        on_missing: What to do with a listed photo that is absent (or whose class folder is):
+            ``"error"`` raises :class:`DatasetLayoutError` naming it, the list file and the
+            line; ``"skip"`` leaves it out and records it in :attr:`problems`.
 
     Attributes:
         root: The dataset folder.
         split: The split that was read.
         missing: The listed photos that were absent (with ``on_missing="skip"``).
-        problems: Messages about skipped photos and photos without a box file.
+        problems: Messages about what was left out or repaired (see above).
 
     Raises:
         DatasetLayoutError: A list file or the ``classes/jpg`` folder is missing, a list line
-            or a box file is malformed, or (``on_missing="error"``) a listed photo is absent.
+            or a box file line is malformed (the message names the file and the line), or
+            (``on_missing="error"``) a listed photo is absent.
 
     Examples:
         >>> train = FlickrLogosDataset("FlickrLogos-v2", "train")  # doctest: +SKIP
@@ -97,39 +112,66 @@ class FlickrLogosDataset(FileDataset):
         self.tutorial_recipe = tutorial_recipe
         self.missing: list[Path] = []
         jpg_dir = _layout_dir(self.root, "classes/jpg")
-        lists = {name: _read_list(self.root, name) for name in LIST_NAMES}
+        jpg_folders = _ClassFolders(jpg_dir)
+        problems: list[str] = [
+            f"{jpg_dir} has class folders whose names differ only in case "
+            f"({', '.join(p.name for p in group)}); a list entry uses the folder of its exact "
+            "spelling, else the first of them; merge them into one folder"
+            for group in jpg_folders.case_clashes()
+        ]
+        lists: dict[str, list[_Entry]] = {}
+        duplicates: list[tuple[_Entry, _Entry]] = []
+        for name in LIST_NAMES:
+            lists[name], repeated = _dedupe(_read_list(self.root, name), jpg_folders)
+            duplicates += repeated
         entries = _select(lists, split, tutorial_recipe)
-        jpg_folders = _folders_by_lower(jpg_dir)
+        selected = set(entries)
+        for kept, again in duplicates:
+            if kept in selected:
+                problems.append(
+                    f"{jpg_folders.photo(kept)} is listed twice in {kept.list_file.name} "
+                    f"(lines {kept.line} and {again.line}); kept once"
+                )
+        elsewhere: dict[Path, tuple[str, _Entry]] = {}
+        for other in ("train", "val", "test"):
+            if other != split:
+                for entry in _select(lists, other, tutorial_recipe):
+                    elsewhere.setdefault(jpg_folders.photo(entry), (other, entry))
         masks_dir = self.root / "classes" / "masks"
-        mask_folders = _folders_by_lower(masks_dir) if masks_dir.is_dir() else {}
-        problems: list[str] = []
+        mask_folders = _ClassFolders(masks_dir)
         if not masks_dir.is_dir():
             problems.append(f"{masks_dir} is missing: photos have no logo boxes")
         samples: list[Sample] = []
-        seen: set[Path] = set()
-        for list_file, class_name, file_name in entries:
-            folder = jpg_folders.get(class_name.lower(), jpg_dir / class_name)
-            path = folder / file_name
+        seen: dict[Path, _Entry] = {}
+        for entry in entries:
+            path = jpg_folders.photo(entry)
+            where = f"{entry.list_file.name}, line {entry.line}"
             if path in seen:
-                problems.append(f"{path} is listed twice (again in {list_file.name}); kept once")
+                problems.append(
+                    f"{path} is listed twice ({seen[path].list_file.name}, line "
+                    f"{seen[path].line}; again in {where}); kept once"
+                )
                 continue
-            seen.add(path)
-            if not path.is_file():
+            seen[path] = entry
+            if not (jpg_folders.has(entry.class_name) and path.is_file()):
                 if on_missing == "error":
-                    raise DatasetLayoutError(
-                        f"{path} is listed in {list_file} but does not exist; restore the "
-                        "photo or pass on_missing='skip' to leave it out"
-                    )
+                    raise DatasetLayoutError(_missing_message(entry, path, jpg_folders))
                 self.missing.append(path)
-                problems.append(f"{path} (listed in {list_file.name}) is missing; skipped")
+                absent = "" if jpg_folders.has(entry.class_name) else " (no such class folder)"
+                problems.append(f"{path} (listed in {where}) is missing{absent}; skipped")
                 continue
-            label = _canonical(class_name)
+            if path in elsewhere:
+                other, other_entry = elsewhere[path]
+                problems.append(
+                    f"{path} ({where}) is also in the {other} split ({other_entry.list_file.name}"
+                    f", line {other_entry.line}); the splits overlap: delete one of the lines"
+                )
+            label = _canonical(entry.class_name)
             boxes: tuple[Box, ...] = ()
             if label != NO_LOGO and masks_dir.is_dir():
-                box_file = mask_folders.get(class_name.lower(), masks_dir / class_name)
-                box_file = box_file / f"{file_name}.bboxes.txt"
+                box_file = mask_folders.folder(entry.class_name) / f"{entry.file_name}.bboxes.txt"
                 if box_file.is_file():
-                    boxes = read_bboxes_file(box_file)
+                    boxes = _usable_boxes(box_file, path, problems)
                 else:
                     problems.append(f"{box_file} is missing: {path} has no logo boxes")
             samples.append(Sample(path, label, boxes))
@@ -140,12 +182,111 @@ class FlickrLogosDataset(FileDataset):
                 split,
                 len(self.missing),
             )
-        classes = {_canonical(c) for entries_ in lists.values() for _, c, _ in entries_}
+        classes = {
+            _canonical(e.class_name)
+            for entries_ in lists.values()
+            for e in entries_
+            if jpg_folders.has(e.class_name) or _canonical(e.class_name) == NO_LOGO
+        }
         super().__init__(samples, classes, transform, problems=problems)
 
 
-_Entry = tuple[Path, str, str]
-"""``(list file, class folder name, file name)``."""
+class _Entry(NamedTuple):
+    """One line of a list file."""
+
+    list_file: Path
+    line: int
+    class_name: str
+    file_name: str
+
+
+class _ClassFolders:
+    """The class folders under ``directory`` (which may be absent), looked up by class name.
+
+    The folder of the exact spelling wins; without it, a folder whose name matches
+    case-insensitively (the first in sorted order) is used.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._by_lower: dict[str, list[Path]] = {}
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if path.is_dir():
+                    self._by_lower.setdefault(path.name.lower(), []).append(path)
+        self._cache: dict[str, tuple[Path, bool]] = {}
+
+    def _lookup(self, class_name: str) -> tuple[Path, bool]:
+        if class_name not in self._cache:
+            exact = self.directory / class_name
+            if class_name in (".", ".."):
+                found = (exact, False)
+            elif exact.is_dir():
+                found = (exact, True)
+            else:
+                matches = self._by_lower.get(class_name.lower(), [])
+                found = (matches[0], True) if matches else (exact, False)
+            self._cache[class_name] = found
+        return self._cache[class_name]
+
+    def folder(self, class_name: str) -> Path:
+        """The folder of ``class_name`` (``directory / class_name`` when there is none)."""
+        return self._lookup(class_name)[0]
+
+    def has(self, class_name: str) -> bool:
+        """Whether ``class_name`` has a folder."""
+        return self._lookup(class_name)[1]
+
+    def photo(self, entry: _Entry) -> Path:
+        """The path of the photo that ``entry`` names."""
+        return self.folder(entry.class_name) / entry.file_name
+
+    def case_clashes(self) -> list[list[Path]]:
+        """The groups of folders whose names differ only in case."""
+        return [group for group in self._by_lower.values() if len(group) > 1]
+
+
+def _missing_message(entry: _Entry, path: Path, folders: _ClassFolders) -> str:
+    where = f"{entry.list_file}, line {entry.line}"
+    if not folders.has(entry.class_name):
+        return (
+            f"{path} is listed in {where}, but {folders.directory} has no class folder "
+            f"{entry.class_name!r}; correct or delete the line (a header line has no place "
+            "in the list), or pass on_missing='skip' to leave it out"
+        )
+    return (
+        f"{path} is listed in {where}, but does not exist; restore the photo or pass "
+        "on_missing='skip' to leave it out"
+    )
+
+
+def _usable_boxes(box_file: Path, photo: Path, problems: list[str]) -> tuple[Box, ...]:
+    """The boxes of ``box_file`` that have an area; what is dropped goes to ``problems``."""
+    boxes = []
+    for box in read_bboxes_file(box_file):
+        if box.is_degenerate:
+            problems.append(
+                f"{box_file}: degenerate box x={box.x1:g} y={box.y1:g} width={box.width:g} "
+                f"height={box.height:g} (no area) dropped"
+            )
+        else:
+            boxes.append(box)
+    if not boxes:
+        problems.append(f"{box_file} holds no usable box: {photo} has no logo boxes")
+    return tuple(boxes)
+
+
+def _dedupe(
+    entries: list[_Entry], folders: _ClassFolders
+) -> tuple[list[_Entry], list[tuple[_Entry, _Entry]]]:
+    """Keep the first entry of each photo; also return the ``(kept, repeated)`` pairs."""
+    first: dict[Path, _Entry] = {}
+    repeated: list[tuple[_Entry, _Entry]] = []
+    for entry in entries:
+        kept = first.setdefault(folders.photo(entry), entry)
+        if kept is not entry:
+            repeated.append((kept, entry))
+    return list(first.values()), repeated
 
 
 def _layout_dir(root: Path, relative: str) -> Path:
@@ -168,7 +309,7 @@ def _layout_dir(root: Path, relative: str) -> Path:
 
 
 def _read_list(root: Path, name: str) -> list[_Entry]:
-    """Read ``<name>.txt`` or ``<name>.relpaths.txt`` as (list file, class, file) entries."""
+    """Read ``<name>.txt`` or ``<name>.relpaths.txt`` as entries, in file order."""
     plain, relpaths = root / f"{name}.txt", root / f"{name}.relpaths.txt"
     list_file = plain if plain.is_file() else relpaths
     if not list_file.is_file():
@@ -187,14 +328,15 @@ def _read_list(root: Path, name: str) -> list[_Entry]:
             ok = len(parts) >= 2
             class_name, file_name = (parts[-2], parts[-1]) if ok else ("", "")
         else:
-            class_name, _, file_name = (p.strip() for p in line.partition(","))
-            ok = bool(class_name and file_name)
+            fields = [p.strip() for p in line.split(",")]
+            ok = len(fields) == 2 and all(fields)
+            class_name, file_name = (fields[0], fields[1]) if ok else ("", "")
         if not ok:
             raise DatasetLayoutError(
                 f"{list_file}, line {number}: expected '<class>,<file>' or "
-                f"'classes/jpg/<class>/<file>', got {raw!r}"
+                f"'classes/jpg/<class>/<file>', got {raw!r}; correct or delete the line"
             )
-        entries.append((list_file, class_name, file_name))
+        entries.append(_Entry(list_file, number, class_name, file_name))
     return entries
 
 
@@ -208,22 +350,21 @@ def _select(lists: dict[str, list[_Entry]], split: Split, tutorial: bool) -> lis
     return lists["valset-logosonly"] + (nologos[half:] if tutorial else nologos)
 
 
-def _folders_by_lower(directory: Path) -> dict[str, Path]:
-    """Subfolders of ``directory`` by lower-cased name (the first in sorted order wins)."""
-    folders: dict[str, Path] = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_dir():
-            folders.setdefault(path.name.lower(), path)
-    return folders
-
-
 def read_bboxes_file(path: Path) -> tuple[Box, ...]:
     """Read a FlickrLogos-32 ``*.bboxes.txt`` file (``x y width height`` lines).
 
-    A first line that is not numeric (the ``x y width height`` header) is skipped.
+    A first line that is not numeric (the ``x y width height`` header) is skipped. Boxes are
+    returned as written, degenerate ones (zero or negative width or height) included;
+    :class:`FlickrLogosDataset` drops those and reports them.
+
+    Args:
+        path: The box file.
+
+    Returns:
+        The boxes, in file order (empty when the file holds none).
 
     Raises:
-        DatasetLayoutError: A line is not four numbers; the message names file and line.
+        DatasetLayoutError: A line is not four finite numbers; the message names file and line.
     """
     boxes: list[Box] = []
     lines = read_text_file(path).splitlines()
@@ -237,11 +378,15 @@ def read_bboxes_file(path: Path) -> tuple[Box, ...]:
             if not boxes and number == _first_nonblank(lines):
                 continue
             values = []
-        if len(values) != 4:
+        try:
+            if len(values) != 4:
+                raise ValueError
+            boxes.append(Box.from_xywh(*values))
+        except (ValueError, InvalidArgumentError):
             raise DatasetLayoutError(
-                f"{path}, line {number}: expected 'x y width height', got {raw!r}"
-            )
-        boxes.append(Box.from_xywh(*values))
+                f"{path}, line {number}: expected 'x y width height' (four finite numbers), "
+                f"got {raw!r}; correct or delete the line"
+            ) from None
     return tuple(boxes)
 
 

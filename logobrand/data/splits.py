@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import numbers
 import os
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -110,6 +111,11 @@ def group_samples(
 ) -> list[int]:
     """Give every sample a group id; samples of one group must stay on one side of a split.
 
+    Byte-identical photos that carry different labels (the same photo in two class folders,
+    or a linked class folder) contradict each other: with ``"content"`` and ``"sha256"`` they
+    are logged as a warning (their count and one example), and :func:`stratified_split`
+    records each of them in the ``problems`` of the parts it returns.
+
     Args:
         data: A dataset or a list of samples.
         group_by: See :data:`GroupBy`.
@@ -123,17 +129,46 @@ def group_samples(
 
     Raises:
         ImageDecodeError: A file cannot be read (``"content"`` and ``"sha256"``).
+        InvalidArgumentError: ``group_by`` is invalid, or a ``group_by`` function returned a
+            key that is not hashable.
     """
-    samples = as_samples(data)
+    ids, _ = _group(
+        as_samples(data),
+        group_by,
+        max_distance=max_distance,
+        max_difference=max_difference,
+        workers=workers,
+    )
+    return ids
+
+
+def _group(
+    samples: list[Sample],
+    group_by: GroupBy,
+    *,
+    max_distance: int = 8,
+    max_difference: float = 0.12,
+    workers: int = 2,
+) -> tuple[list[int], list[list[Sample]]]:
+    """:func:`group_samples`, plus the sets of byte-identical samples with different labels."""
     n = len(samples)
     sets = _UnionFind(n)
+    conflicts: list[list[Sample]] = []
     if group_by is None:
         pass
     elif callable(group_by):
-        _union_equal(sets, [group_by(s) for s in samples])
+        keys = [group_by(s) for s in samples]
+        for sample, key in zip(samples, keys, strict=True):
+            if not _hashable(key):
+                raise InvalidArgumentError(
+                    f"the group_by function returned {key!r} for {sample.path}, which is not "
+                    "hashable; return a number, a string or a tuple"
+                )
+        _union_equal(sets, keys)
     elif group_by in ("content", "sha256"):
         prints = fingerprints([s.path for s in samples], workers=workers)
         _union_equal(sets, [p.sha256 for p in prints])
+        conflicts = _label_conflicts(samples, [p.sha256 for p in prints])
         if group_by == "content":
             by_label: dict[str, list[int]] = {}
             for i, s in enumerate(samples):
@@ -154,8 +189,36 @@ def group_samples(
         raise InvalidArgumentError(
             f"group_by must be 'content', 'sha256', None or a function, got {group_by!r}"
         )
+    if conflicts:
+        logger.warning(
+            "byte-identical photos carry different labels in %d case(s), e.g. %s; each set of "
+            "copies stays in one part of a split, counted in one class; give the copies one "
+            "label or delete the extra copies",
+            len(conflicts),
+            _describe_conflict(conflicts[0]),
+        )
     roots: dict[int, int] = {}
-    return [roots.setdefault(sets.find(i), len(roots)) for i in range(n)]
+    return [roots.setdefault(sets.find(i), len(roots)) for i in range(n)], conflicts
+
+
+def _hashable(key: object) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
+
+
+def _label_conflicts(samples: Sequence[Sample], shas: Sequence[str]) -> list[list[Sample]]:
+    """The sets of samples with one SHA-256 but more than one label, in sample order."""
+    by_sha: dict[str, list[Sample]] = {}
+    for sample, sha in zip(samples, shas, strict=True):
+        by_sha.setdefault(sha, []).append(sample)
+    return [members for members in by_sha.values() if len({s.label for s in members}) > 1]
+
+
+def _describe_conflict(members: Sequence[Sample]) -> str:
+    return " = ".join(f"{s.path} ({s.label!r})" for s in members)
 
 
 def near_duplicate_pairs(
@@ -256,17 +319,34 @@ def stratified_split_indices(
             ``seed`` and the grouping.
         group_by: How photos are grouped (see :data:`GroupBy`); ignored if ``groups`` is given.
         groups: Precomputed group keys, one per sample (e.g. from :func:`group_samples`).
+
+    Raises:
+        InvalidArgumentError: ``seed``, ``fractions`` or ``groups`` is invalid.
+        ImageDecodeError: A file cannot be read while grouping by content.
     """
+    parts, _ = _split(data, fractions, seed=seed, group_by=group_by, groups=groups)
+    return parts
+
+
+def _split(
+    data: FileDataset | Sequence[Sample],
+    fractions: Sequence[float],
+    *,
+    seed: int,
+    group_by: GroupBy,
+    groups: Sequence[Hashable] | None,
+) -> tuple[list[list[int]], list[list[Sample]]]:
+    """:func:`stratified_split_indices`, plus the label conflicts found while grouping."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidArgumentError(f"seed must be an integer >= 0, got {seed!r}")
     samples = as_samples(data)
     shares = _check_fractions(fractions)
+    conflicts: list[list[Sample]] = []
     if groups is None:
-        keys: Sequence[Hashable] = group_samples(samples, group_by)
-    elif len(groups) != len(samples):
-        raise InvalidArgumentError(f"groups has {len(groups)} keys for {len(samples)} samples")
+        keys: Sequence[Hashable]
+        keys, conflicts = _group(samples, group_by)
     else:
-        keys = groups
+        keys = _check_groups(groups, len(samples))
     members: dict[Hashable, list[int]] = {}
     for i, key in enumerate(keys):
         members.setdefault(key, []).append(i)
@@ -288,7 +368,36 @@ def stratified_split_indices(
             target = max(range(len(shares)), key=lambda k: (deficits[k], -k))
             parts[target].extend(group)
             filled[target] += len(group)
-    return [sorted(p) for p in parts]
+    return [sorted(p) for p in parts], conflicts
+
+
+def _check_groups(groups: Any, n: int) -> list[Hashable]:
+    """``groups`` as a list of ``n`` hashable keys.
+
+    Raises:
+        InvalidArgumentError: ``groups`` is not a sequence of ``n`` hashable keys.
+    """
+    if isinstance(groups, (str, bytes)):
+        raise InvalidArgumentError(
+            f"groups must be a list of group keys, one per sample, got the string {groups!r}"
+        )
+    try:
+        keys = list(groups)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"groups must be a list of group keys, one per sample, got {groups!r}"
+        ) from None
+    if len(keys) != n:
+        raise InvalidArgumentError(
+            f"groups has {len(keys)} keys for {n} samples; pass one group key per sample"
+        )
+    for i, key in enumerate(keys):
+        if not _hashable(key):
+            raise InvalidArgumentError(
+                f"groups[{i}] is {key!r}, which is not hashable; use numbers, strings or "
+                "tuples as group keys"
+            )
+    return keys
 
 
 @overload
@@ -326,7 +435,9 @@ def stratified_split(
     Each class is split on its own, so every part gets about ``fractions[k]`` of every class.
     Groups of duplicate photos (see :data:`GroupBy`) land in one part, counted in the class
     most of their photos have. The split is reproducible: the same data, fractions, seed and
-    grouping give the same parts on every machine.
+    grouping give the same parts on every machine. Byte-identical photos with different labels
+    (found with ``group_by="content"`` or ``"sha256"``) are logged as a warning and, for a
+    dataset, listed in the ``problems`` of every part.
 
     Args:
         data: A dataset (the parts are :meth:`FileDataset.subset` copies keeping its classes,
@@ -348,15 +459,34 @@ def stratified_split(
         >>> find_leaks(train, val)  # doctest: +SKIP
         []
     """
-    parts = stratified_split_indices(data, fractions, seed=seed, group_by=group_by, groups=groups)
+    parts, conflicts = _split(data, fractions, seed=seed, group_by=group_by, groups=groups)
     if isinstance(data, FileDataset):
-        return tuple(data.subset(p) for p in parts)
+        notes = [
+            f"{_describe_conflict(members)} are byte-identical but labelled differently; the "
+            "split keeps them in one part; give the copies one label or delete the extra copies"
+            for members in conflicts
+        ]
+        split = tuple(data.subset(p) for p in parts)
+        for part in split:
+            part.problems.extend(notes)
+        return split
     samples = list(data)
     return tuple([samples[i] for i in p] for p in parts)
 
 
 def _check_fractions(fractions: Sequence[float]) -> list[float]:
-    shares = [float(f) for f in fractions]
+    example = "e.g. (0.8, 0.2)"
+    if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Iterable):
+        raise InvalidArgumentError(
+            f"fractions must be a sequence of two or three numbers, {example}; got {fractions!r}"
+        )
+    values = list(fractions)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidArgumentError(
+                f"fractions must hold numbers, {example}; got {value!r} in {fractions!r}"
+            )
+    shares = [float(f) for f in values]
     if not 2 <= len(shares) <= 3 or any(not f > 0 for f in shares):
         raise InvalidArgumentError(
             f"fractions must be two or three positive numbers, e.g. (0.8, 0.2); got {fractions}"
