@@ -274,7 +274,7 @@ def _train_callbacks(progress: bool) -> list[Any]:
 
 
 def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset | None]:
-    from logobrand.data import FlickrLogosDataset, stratified_split
+    from logobrand.data import stratified_split
 
     limit = args.limit_per_class
     if args.flickrlogos32 is not None:
@@ -282,18 +282,18 @@ def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset 
             raise InvalidArgumentError(
                 "--flickrlogos32 cannot be combined with --data/--negatives; choose one source"
             )
-        train: FileDataset = FlickrLogosDataset(
-            args.flickrlogos32, "train", tutorial_recipe=args.tutorial_recipe
-        )
-        val: FileDataset | None = FlickrLogosDataset(
-            args.flickrlogos32, "val", tutorial_recipe=args.tutorial_recipe
-        )
+        train: FileDataset = _flickrlogos32(args, "train")
+        val: FileDataset | None = _flickrlogos32(args, "val")
         train = _limit_per_class(train, limit, args.seed)
         val = _limit_per_class(val, limit, args.seed) if val is not None else None
         _report_leaks(train, val)
         return train, val
-    if args.tutorial_recipe:
-        raise InvalidArgumentError("--tutorial-recipe needs --flickrlogos32 ROOT")
+    for flag, given in (
+        ("--tutorial-recipe", args.tutorial_recipe),
+        ("--skip-missing", args.skip_missing),
+    ):
+        if given:
+            raise InvalidArgumentError(f"{flag} needs --flickrlogos32 ROOT")
     if args.data is None:
         raise InvalidArgumentError(
             "no training data: pass --data DIR (one folder per class) and --negatives DIR "
@@ -314,6 +314,23 @@ def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset 
         return train, None
     _report_leaks(train, val)
     return train, val
+
+
+def _flickrlogos32(args: argparse.Namespace, split: str) -> FileDataset:
+    """Read a split of ``--flickrlogos32`` and print what was skipped (at most 10 notes)."""
+    from logobrand.data import FlickrLogosDataset
+
+    data = FlickrLogosDataset(
+        args.flickrlogos32,
+        split,  # type: ignore[arg-type]
+        tutorial_recipe=getattr(args, "tutorial_recipe", False),
+        on_missing="skip" if args.skip_missing else "error",
+    )
+    for problem in data.problems[:10]:
+        _err(f"note ({split}): {problem}")
+    if len(data.problems) > 10:
+        _err(f"note ({split}): ... and {len(data.problems) - 10} more")
+    return data
 
 
 def _report_leaks(train: FileDataset, val: FileDataset | None) -> None:
@@ -553,6 +570,7 @@ def _train_recipe(args: argparse.Namespace) -> int:
             ("--data", args.data),
             ("--negatives", args.negatives),
             ("--flickrlogos32", args.flickrlogos32),
+            ("--skip-missing", args.skip_missing or None),
             ("--resume", args.resume or None),
             ("--history", args.history),
             ("--weights", args.weights),
@@ -929,15 +947,15 @@ def evaluate_model(
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from logobrand.data import FlickrLogosDataset
-
     clf = _load_classifier(args.model_dir, threads=args.threads)
     if args.flickrlogos32 is not None:
         if args.data is not None or args.negatives is not None:
             raise InvalidArgumentError("--flickrlogos32 cannot be combined with --data/--negatives")
-        data: FileDataset = FlickrLogosDataset(args.flickrlogos32, args.split)
+        data: FileDataset = _flickrlogos32(args, args.split)
         data = _limit_per_class(data, args.limit_per_class, args.seed)
     else:
+        if args.skip_missing:
+            raise InvalidArgumentError("--skip-missing needs --flickrlogos32 ROOT")
         if args.data is None and args.negatives is None:
             raise InvalidArgumentError(
                 "no evaluation data: pass --data DIR (one folder per class) and/or "
@@ -1392,6 +1410,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--negatives", help="folder of photos without logos (label no-logo)")
     src.add_argument("--flickrlogos32", metavar="ROOT", help="a FlickrLogos-32 v2 download")
     src.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="with --flickrlogos32: leave out listed photos that are absent (a partial "
+        "download) instead of stopping; each is reported",
+    )
+    src.add_argument(
         "--tutorial-recipe",
         action="store_true",
         help="with --flickrlogos32: train on trainset + half of the no-logo val photos (1820)",
@@ -1500,6 +1524,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="folder with one sub-folder of photos per class")
     p.add_argument("--negatives", help="folder of photos without logos")
     p.add_argument("--flickrlogos32", metavar="ROOT", help="a FlickrLogos-32 v2 download")
+    p.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="with --flickrlogos32: leave out listed photos that are absent (a partial "
+        "download) instead of stopping; each is reported",
+    )
     p.add_argument(
         "--split", choices=["train", "val", "test"], default="test", help="with --flickrlogos32"
     )

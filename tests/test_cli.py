@@ -316,6 +316,25 @@ def test_negatives_inside_data_are_refused(
     assert "3 photo(s) of --negatives" in err and "class 'blue'" in err
 
 
+def test_evaluate_a_partial_flickrlogos32_download_with_skip_missing(
+    model_dir: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    root = tmp_path / "FlickrLogos-v2"
+    shutil.copytree(shared_data / "flickrlogos32-format" / "example" / "FlickrLogos-v2", root)
+    gone = sorted((root / "classes" / "jpg" / "no-logo").glob("*.jpg"))[0]
+    gone.unlink()
+    args = ["evaluate", str(model_dir), "--flickrlogos32", str(root), "--split", "val"]
+    code, out, err = run(args, capsys)
+    assert code == 2 and out == "" and gone.name in err and "--skip-missing" in err
+    code, out, err = run([*args, "--skip-missing", "--json"], capsys)
+    assert code == 0 and f"{gone.name} (listed in" in err and "is missing; skipped" in err
+    assert json.loads(out)["report"]["n_images"] > 0
+    code, _, err = run(["evaluate", str(model_dir), "--data", str(root), "--skip-missing"], capsys)
+    assert code == 2 and "--skip-missing needs --flickrlogos32" in err
+
+
 def test_evaluate_prints_the_protocol_table(
     model_dir: Path, colour_dataset: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

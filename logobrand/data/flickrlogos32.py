@@ -252,11 +252,11 @@ def _missing_message(entry: _Entry, path: Path, folders: _ClassFolders) -> str:
         return (
             f"{path} is listed in {where}, but {folders.directory} has no class folder "
             f"{entry.class_name!r}; correct or delete the line (a header line has no place "
-            "in the list), or pass on_missing='skip' to leave it out"
+            "in the list), or pass on_missing='skip' (CLI: --skip-missing) to leave it out"
         )
     return (
         f"{path} is listed in {where}, but does not exist; restore the photo or pass "
-        "on_missing='skip' to leave it out"
+        "on_missing='skip' (CLI: --skip-missing) to leave it out"
     )
 
 
