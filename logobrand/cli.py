@@ -42,7 +42,6 @@ from logobrand.errors import (
 
 if TYPE_CHECKING:
     from logobrand.data import FileDataset
-    from logobrand.evaluation import Evaluation
     from logobrand.inference import Failure, LogoClassifier, Prediction
 
 PROG = "logobrand"
@@ -635,12 +634,14 @@ def _train_recipe(args: argparse.Namespace) -> int:
         f"reached on val: {result.threshold_reached})",
         flush=True,
     )
+    from logobrand.evaluation import evaluate
+
     clf = _load_classifier(str(result.directory))
     for name, part in (("in-domain test", splits.test), ("cross-dataset", splits.cross)):
         if not part.samples:
             continue
         part = _limit_per_class(part, limit, seed)
-        scores = evaluate_model(clf, part, progress=not (_ci() or args.quiet)).summary()
+        scores = evaluate(clf, part, progress=not (_ci() or args.quiet)).summary()
         print(
             f"{name} ({len(part)} photos): accuracy {scores['accuracy']:.3f}, logo precision "
             f"{scores['logo_precision']:.3f}, logo recall {scores['logo_recall']:.3f}, "
@@ -917,36 +918,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 # evaluate
 
 
-def evaluate_model(
-    clf: LogoClassifier, data: FileDataset, *, batch_size: int = 32, progress: bool = False
-) -> Evaluation:
-    """Score ``clf`` on ``data`` with :func:`logobrand.evaluation.evaluate`.
-
-    The label set is widened to the model's labels, so that a brand the model predicts but the
-    data lacks (or a class of the data the model does not know) is scored, not an error.
-
-    Args:
-        clf: The classifier.
-        data: Photos with their true labels (``"no-logo"`` for photos without a logo).
-        batch_size: Images per ONNX run.
-        progress: Show a progress bar on stderr.
-
-    Returns:
-        The :class:`~logobrand.evaluation.Evaluation` (undecodable photos in ``failures``).
-
-    Raises:
-        InvalidArgumentError: No photo could be decoded.
-    """
-    from logobrand.data import FileDataset
+def _cmd_evaluate(args: argparse.Namespace) -> int:
     from logobrand.evaluation import evaluate
 
-    widened = FileDataset(data.samples, set(data.classes) | set(clf.labels))
-    if not len(widened):
-        raise InvalidArgumentError("the evaluation data holds no photo")
-    return evaluate(clf, widened, batch_size=batch_size, progress=progress)
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
     clf = _load_classifier(args.model_dir, threads=args.threads)
     if args.flickrlogos32 is not None:
         if args.data is not None or args.negatives is not None:
@@ -965,7 +939,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             args.data, args.negatives, limit_per_class=args.limit_per_class, seed=args.seed
         )
     progress = not (_ci() or args.quiet or args.json)
-    result = evaluate_model(clf, data, batch_size=args.batch_size, progress=progress)
+    result = evaluate(clf, data, batch_size=args.batch_size, progress=progress)
     failures = [f.to_dict() for f in result.failures]
     unknown = sorted(set(data.classes) - set(clf.labels))
     if args.json:
@@ -1787,7 +1761,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "PredictInputs",
     "build_parser",
-    "evaluate_model",
     "load_folder_dataset",
     "main",
     "read_labels",

@@ -64,8 +64,11 @@ def evaluate(
         An :class:`Evaluation`; undecodable photos are counted in ``failures``, not scored.
 
     Raises:
-        InvalidArgumentError: None of the photos could be decoded (the message names some).
+        InvalidArgumentError: The dataset is empty, or none of its photos could be decoded
+            (the message names some).
     """
+    if len(dataset) == 0:
+        raise InvalidArgumentError("the evaluation data holds no photo; check its folder or lists")
     truth: list[str] = []
     predicted: list[str | None] = []
     confidences: list[float] = []
@@ -89,6 +92,9 @@ def evaluate(
             f"none of the {len(failures)} photos could be decoded, e.g. {shown}; check the "
             "dataset files"
         )
-    labels = [*sorted(set(dataset.classes) - {NO_LOGO}, key=str.lower), NO_LOGO]
+    # the model may name brands the dataset lacks (and the reverse): scored, not an error
+    named = {p for p in predicted if p is not None}
+    brands = (set(dataset.classes) | set(classifier.labels) | named) - {NO_LOGO}
+    labels = [*sorted(brands, key=str.lower), NO_LOGO]
     report = recognition_report(truth, predicted, labels=labels)
     return Evaluation(report, expected_calibration_error(confidences, correct), tuple(failures))

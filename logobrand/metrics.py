@@ -338,9 +338,20 @@ class ReliabilityBin:
 def _confidences_and_correct(
     confidences: Sequence[float] | np.ndarray, correct: Sequence[Any] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    conf = np.asarray(confidences, dtype=np.float64)
+    try:
+        conf = np.asarray(confidences, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"confidences must be numbers: a list of N probabilities or an (N, C) matrix ({exc})"
+        ) from None
     hits = np.asarray(correct)
     if conf.ndim == 2:
+        rows_ok = np.isfinite(conf).all() and conf.min(initial=0.0) >= 0.0
+        if not rows_ok or not np.allclose(conf.sum(axis=1), 1.0, atol=1e-3):
+            raise InvalidArgumentError(
+                f"an (N, C) probability matrix needs rows of finite values in [0, 1] that sum "
+                f"to 1, got shape {conf.shape}; apply a softmax to logits first"
+            )
         if hits.ndim != 1 or len(hits) != len(conf) or not np.issubdtype(hits.dtype, np.integer):
             raise InvalidArgumentError(
                 f"with a (N, C) probability matrix of shape {conf.shape}, the second argument "
@@ -483,12 +494,25 @@ class LogoPRCurve:
         }
 
 
+def _as_scores(brand_score: Sequence[float] | np.ndarray) -> np.ndarray:
+    try:
+        scores = np.asarray(brand_score, dtype=np.float64)
+    except (TypeError, ValueError):
+        scores = np.zeros((0, 0))
+    if scores.ndim != 1:
+        raise InvalidArgumentError(
+            "brand_score must be a list of numbers, one per image, got a "
+            f"{type(brand_score).__name__}{f' of shape {scores.shape}' if scores.size else ''}"
+        )
+    return scores
+
+
 def _brand_inputs(
     y_true: Sequence[LabelLike],
     brand_pred: Sequence[LabelLike],
     brand_score: Sequence[float] | np.ndarray,
 ) -> tuple[list[str], list[str], np.ndarray]:
-    scores = np.asarray(brand_score, dtype=np.float64)
+    scores = _as_scores(brand_score)
     if not (len(y_true) == len(brand_pred) == len(scores)) or scores.ndim != 1:
         raise InvalidArgumentError(
             f"y_true ({len(y_true)}), brand_pred ({len(brand_pred)}) and brand_score "
@@ -635,16 +659,25 @@ def apply_threshold(
         >>> apply_threshold(["a", "b"], [0.9, 0.2], 0.5)
         ['a', None]
     """
-    scores = np.asarray(brand_score, dtype=np.float64)
+    scores = _as_scores(brand_score)
+    try:
+        limit = float(threshold)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"threshold must be a number, got {threshold!r}") from None
     if len(scores) != len(brand_pred):
         raise InvalidArgumentError(
             f"brand_pred has {len(brand_pred)} entries but brand_score has {len(scores)}"
         )
-    if math.isnan(float(threshold)):
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise InvalidArgumentError(
+            f"brand_score must be finite numbers, got {scores[bad[0]]} at index {bad[0]}"
+        )
+    if math.isnan(limit):
         raise InvalidArgumentError("threshold must be a number, got NaN")
     pred = _normalise_labels(brand_pred, "brand_pred")
     return [
-        p if p != NO_LOGO and float(s) >= threshold else None
+        p if p != NO_LOGO and float(s) >= limit else None
         for p, s in zip(pred, scores, strict=True)
     ]
 

@@ -96,11 +96,20 @@ def plot_confusion_matrix(
         matrix = np.asarray(report_or_matrix.confusion, dtype=np.float64)
         names = list(labels) if labels is not None else list(report_or_matrix.labels)
     else:
-        matrix = np.asarray(report_or_matrix, dtype=np.float64)
+        try:
+            matrix = np.asarray(report_or_matrix, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                "plot_confusion_matrix: expected a square matrix of counts (numbers)"
+            ) from None
         names = list(labels) if labels is not None else [str(i) for i in range(len(matrix))]
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
         raise InvalidArgumentError(
             f"plot_confusion_matrix: expected a non-empty square matrix, got shape {matrix.shape}"
+        )
+    if not np.isfinite(matrix).all() or matrix.min() < 0:
+        raise InvalidArgumentError(
+            "plot_confusion_matrix: the matrix must hold finite numbers >= 0 (counts or shares)"
         )
     n = matrix.shape[0]
     if len(names) != n:
@@ -124,10 +133,11 @@ def plot_confusion_matrix(
         ax.set_title(title)
     if n <= annotate_max:
         peak = float(values.max()) if values.size else 0.0
+        counts = not normalize and bool(np.all(values == np.round(values)))
         for i in range(n):
             for j in range(n):
                 v = values[i, j]
-                text = f"{v:.2f}" if normalize else f"{int(v)}"
+                text = f"{int(v)}" if counts else f"{v:.2f}"
                 color = "white" if peak and v > 0.6 * peak else "black"
                 ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
     _save(fig, path)
@@ -304,6 +314,12 @@ def plot_history(
         xs, ys = _series(rows, key)
         if xs:
             acc_ax.plot(xs, ys, marker="o", markersize=3, label=key.replace("_accuracy", ""))
+    if not loss_ax.lines and not acc_ax.lines:
+        found = sorted({str(k) for row in rows for k in row} - {"epoch"})
+        raise InvalidArgumentError(
+            f"plot_history: no value to plot; the rows have {found or 'no keys'}, expected some "
+            f"of {[*_LOSS_KEYS, *_ACCURACY_KEYS]} (a Trainer's history or its history.csv)"
+        )
     loss_ax.set_title("loss")
     acc_ax.set_title("accuracy")
     acc_ax.set_ylim(0.0, 1.02)

@@ -385,6 +385,21 @@ def test_evaluate_scores_brands_the_data_lacks(
     assert result["unknown_classes"] == ["nike"]
 
 
+def test_library_evaluate_scores_brands_the_data_lacks(model_dir: Path, tmp_path: Path) -> None:
+    from logobrand.data import FileDataset, ImageFolderDataset
+    from logobrand.evaluation import evaluate
+    from logobrand.inference import LogoClassifier
+
+    save_photo(tmp_path / "data" / "no-logo" / "red_sign.png", "red")  # answered "red"
+    save_photo(tmp_path / "data" / "Nike" / "n.png", "blue")  # answered "blue"
+    clf = LogoClassifier.from_pretrained(model_dir)
+    result = evaluate(clf, ImageFolderDataset(tmp_path / "data"))
+    assert result.report.n_images == 2 and result.report.accuracy == 0.0
+    assert result.report.logo_precision == 0.0
+    with pytest.raises(InvalidArgumentError, match="holds no photo"):
+        evaluate(clf, FileDataset([], ["no-logo", "red"]))
+
+
 def test_evaluate_without_data_is_a_clear_error(
     model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

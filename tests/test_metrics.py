@@ -170,6 +170,9 @@ def test_ece_probability_matrix_form() -> None:
         ([0.5], [2]),
         ([[0.5]], [0.5]),
         ([[0.6, 0.4], [0.3, 0.7]], [5, 0]),  # a class index beyond the columns
+        ([[0.9, 0.9], [0.3, 0.3]], [0, 0]),  # rows that do not sum to 1
+        ([[0.9, -5.0], [0.8, -3.0]], [0, 0]),  # negative "probabilities"
+        (["a"], [True]),
     ],
 )
 def test_ece_bad_input(conf: list[object], correct: list[object]) -> None:
@@ -262,6 +265,13 @@ def test_threshold_bad_input() -> None:
         threshold_for_precision(["a"], ["a"], [float("nan")])
     with pytest.raises(InvalidArgumentError):
         apply_threshold(["a"], [0.1, 0.2], 0.5)
+    with pytest.raises(InvalidArgumentError, match="at index 1"):
+        apply_threshold(["a", "b"], [0.9, float("nan")], 0.5)  # not a silent "no logo"
+    for score, threshold in (([0.5], None), ([0.5], "x"), (["x"], 0.5), (0.5, 0.5)):
+        with pytest.raises(InvalidArgumentError):
+            apply_threshold(["a"], score, threshold)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        threshold_for_precision(["a"], ["a"], ["x"])  # type: ignore[list-item]
 
 
 @SETTINGS

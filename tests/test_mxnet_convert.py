@@ -197,6 +197,9 @@ def test_import_gluon_checks_the_labels(tmp_path: Path) -> None:
     params = save_params(tmp_path / "s.params", torch_to_gluon(model.state_dict(), "scratch_cnn"))
     with pytest.raises(InvalidArgumentError, match="3 outputs but 2 labels"):
         import_gluon(params, tmp_path / "m", arch="scratch_cnn", labels=LABELS[:2], verify=False)
+    for size in (0, -5, 2.5):  # 0 used to mean "the default" without a word
+        with pytest.raises(InvalidArgumentError, match="input_size must be an integer"):
+            import_gluon(params, tmp_path / "m", arch="scratch_cnn", labels=LABELS, input_size=size)  # type: ignore[arg-type]
     assert not (tmp_path / "m").exists()
 
 

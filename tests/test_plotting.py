@@ -49,11 +49,26 @@ def test_confusion_matrix_from_array_normalized_and_large(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("matrix", "labels"),
-    [(np.zeros((2, 3)), None), (np.zeros((2, 2)), ["a"]), (np.zeros((0, 0)), None)],
+    [
+        (np.zeros((2, 3)), None),
+        (np.zeros((2, 2)), ["a"]),
+        (np.zeros((0, 0)), None),
+        (np.array([[np.nan, 1.0], [0.0, 1.0]]), None),
+        (np.array([[np.inf, 1.0], [0.0, 1.0]]), None),
+        (np.array([[-1.0, 1.0], [0.0, 1.0]]), None),
+        (np.array([["a"]]), None),
+    ],
 )
 def test_confusion_matrix_bad_input(matrix: np.ndarray, labels: list[str] | None) -> None:
     with pytest.raises(InvalidArgumentError):
         plotting.plot_confusion_matrix(matrix, labels)
+
+
+def test_confusion_matrix_prints_shares_as_shares() -> None:
+    fig = plotting.plot_confusion_matrix(np.array([[0.6, 0.4], [0.0, 1.0]]))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.60", "0.40", "0.00", "1.00"]
+    fig = plotting.plot_confusion_matrix(np.array([[3, 1], [0, 2]]))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["3", "1", "0", "2"]
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
@@ -131,6 +146,8 @@ def test_plot_history_svg_and_bad_input(tmp_path: Path) -> None:
         plotting.plot_history([1.0])
     with pytest.raises(InvalidArgumentError, match="row 1: loss 'n/a'"):
         plotting.plot_history([{"epoch": "1", "loss": "n/a"}])
+    with pytest.raises(InvalidArgumentError, match=r"no value to plot; the rows have \['acc'"):
+        plotting.plot_history([{"epoch": 1, "acc": 0.5, "val_acc": 0.4}])  # Keras-style keys
 
 
 def test_plot_history_reads_rows_of_its_own_csv(tmp_path: Path) -> None:

@@ -227,10 +227,17 @@ def import_gluon(
         ModelFormatError: The file is not a Gluon checkpoint of ``arch``, or the converted
             logits differ by more than ``atol`` (nothing is written then).
         InvalidArgumentError: The number of labels differs from the network's outputs, or a
-            label set without ``"no-logo"``.
+            label set without ``"no-logo"``, or an ``input_size`` that is not an integer >= 1.
         MissingExtraError: torch is missing (``pip install 'logobrand[train]'``), or
             ``verify=True`` without MXNet.
     """
+    if input_size is not None and (
+        isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1
+    ):
+        raise InvalidArgumentError(
+            f"input_size must be an integer >= 1 (or None for the architecture's), got "
+            f"{input_size!r}"
+        )
     source = Path(params_path)
     params = load_params(source)
     converted = gluon_to_torch(params, arch, source=str(source))
@@ -252,7 +259,7 @@ def import_gluon(
     model = torch_model_from(converted)
     default = get_model_spec(arch).preprocessing
     thumbnail = bool(converted.builder_kwargs.get("thumbnail", False))
-    size = input_size or (32 if thumbnail else default.input_size)
+    size = input_size if input_size is not None else (32 if thumbnail else default.input_size)
     pre = Preprocessing(input_size=size, mean=default.mean, std=default.std)
     config = ModelConfig(
         architecture=arch,
