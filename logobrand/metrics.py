@@ -677,8 +677,7 @@ def apply_threshold(
         raise InvalidArgumentError("threshold must be a number, got NaN")
     pred = _normalise_labels(brand_pred, "brand_pred")
     return [
-        p if p != NO_LOGO and float(s) >= limit else None
-        for p, s in zip(pred, scores, strict=True)
+        p if p != NO_LOGO and float(s) >= limit else None for p, s in zip(pred, scores, strict=True)
     ]
 
 
