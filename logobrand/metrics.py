@@ -17,7 +17,7 @@ macro F1 averages only the classes that occur in ``y_true`` or ``y_pred``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +32,40 @@ LabelLike = str | None
 """A brand name, or ``None`` / ``"no-logo"`` for no logo."""
 
 
+def _check_int(value: object, name: str, minimum: int) -> int:
+    """Return ``value`` as an ``int``; raise unless it is an integer (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _as_list(values: object, name: str, what: str) -> list[Any]:
+    """Materialise a sequence or a one-shot iterable (a generator) into a list, once.
+
+    Raises:
+        InvalidArgumentError: ``values`` is a single string or bytes, ``None``, a scalar or
+            otherwise not iterable.
+    """
+    if isinstance(values, (str, bytes)):
+        raise InvalidArgumentError(
+            f"{name} must be a list of {what}, not a single {type(values).__name__} ({values!r})"
+        )
+    if not isinstance(values, Iterable) or (isinstance(values, np.ndarray) and values.ndim == 0):
+        raise InvalidArgumentError(f"{name} must be a list of {what}, got {type(values).__name__}")
+    return list(values)
+
+
 def _normalise_labels(values: Sequence[LabelLike], name: str) -> list[str]:
     out: list[str] = []
     for index, value in enumerate(values):
         if value is None:
             out.append(NO_LOGO)
         elif isinstance(value, str):
+            if not value:
+                raise InvalidArgumentError(
+                    f"{name}[{index}] is an empty string; labels must be non-empty brand names, "
+                    f"or None / {NO_LOGO!r} for no logo"
+                )
             out.append(str(value))
         else:
             raise InvalidArgumentError(
@@ -154,7 +182,10 @@ class RecognitionReport:
         """Return a plain-text summary and per-class table.
 
         Args:
-            digits: Decimals of the ratios.
+            digits: Decimals of the ratios (an integer >= 0).
+
+        Raises:
+            InvalidArgumentError: ``digits`` is not an integer >= 0.
 
         Example:
             >>> r = recognition_report(["ups", "ups", None], ["ups", None, None])
@@ -166,6 +197,7 @@ class RecognitionReport:
             ups          1.000   0.500  0.667        2          1
             no-logo      0.500   1.000  0.667        1          2
         """
+        digits = _check_int(digits, "digits", 0)
         fmt = f"{{:.{digits}f}}"
         lines = [
             f"images {self.n_images}, logo images {self.n_logo_images}, predicted as a logo "
@@ -200,7 +232,7 @@ def _label_order(
         if NO_LOGO in seen:
             order.append(NO_LOGO)
         return order
-    order = _normalise_labels(list(labels), "labels")
+    order = _normalise_labels(_as_list(labels, "labels", "brand names"), "labels")
     if len(set(order)) != len(order):
         raise InvalidArgumentError(f"labels contains duplicates: {order}")
     missing = sorted(seen - set(order) - {NO_LOGO})
@@ -223,8 +255,10 @@ def recognition_report(
     """Score image-level brand predictions with the FlickrLogos-32 protocol.
 
     Args:
-        y_true: True brand of each image; ``None`` or ``"no-logo"`` for no logo.
-        y_pred: Predicted brand of each image; ``None`` or ``"no-logo"`` for no logo.
+        y_true: True brand of each image; ``None`` or ``"no-logo"`` for no logo. Any iterable
+            of labels (a generator is read once); a single string is refused.
+        y_pred: Predicted brand of each image; ``None`` or ``"no-logo"`` for no logo (same
+            kinds of input as ``y_true``).
         labels: Order of the per-class table and the confusion matrix. By default the brands
             in ``y_true`` and ``y_pred`` sorted, then ``"no-logo"`` last when it occurs. When
             given it must contain every brand that occurs (``"no-logo"`` is appended when it
@@ -234,8 +268,9 @@ def recognition_report(
         A :class:`RecognitionReport`.
 
     Raises:
-        InvalidArgumentError: Lengths differ, the input is empty, a label is not a string or
-            ``None``, or ``labels`` misses a brand.
+        InvalidArgumentError: Lengths differ, the input is empty or not a list of labels (a
+            bare string, ``None``), a label is not a non-empty string or ``None``, or
+            ``labels`` misses a brand.
 
     Example:
         >>> r = recognition_report(["adidas", "adidas", "pepsi", None],
@@ -245,15 +280,17 @@ def recognition_report(
         >>> r.labels, r.confusion.tolist()
         (('adidas', 'pepsi', 'no-logo'), [[1, 1, 0], [0, 1, 0], [0, 1, 0]])
     """
-    if len(y_true) != len(y_pred):
+    true_list = _as_list(y_true, "y_true", "labels (one per image)")
+    pred_list = _as_list(y_pred, "y_pred", "labels (one per image)")
+    if len(true_list) != len(pred_list):
         raise InvalidArgumentError(
-            f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}; pass one "
+            f"y_true has {len(true_list)} labels but y_pred has {len(pred_list)}; pass one "
             "prediction per image"
         )
-    if len(y_true) == 0:
+    if len(true_list) == 0:
         raise InvalidArgumentError("recognition_report needs at least one image, got none")
-    truth = _normalise_labels(y_true, "y_true")
-    pred = _normalise_labels(y_pred, "y_pred")
+    truth = _normalise_labels(true_list, "y_true")
+    pred = _normalise_labels(pred_list, "y_pred")
     order = _label_order(truth, pred, labels)
     index = {label: i for i, label in enumerate(order)}
     t_idx = np.fromiter((index[v] for v in truth), dtype=np.int64, count=len(truth))
@@ -406,16 +443,15 @@ def reliability_bins(
         ``n_bins`` :class:`ReliabilityBin`, empty bins included (count 0).
 
     Raises:
-        InvalidArgumentError: Shapes differ, values are out of range or ``n_bins < 1``.
+        InvalidArgumentError: Shapes differ, values are not numbers or out of range, or
+            ``n_bins`` is not an integer >= 1.
 
     Example:
         >>> bins = reliability_bins([0.1, 0.9, 0.95], [False, True, False], n_bins=2)
         >>> [(b.count, b.accuracy, round(b.confidence, 3)) for b in bins]
         [(1, 0.0, 0.1), (2, 0.5, 0.925)]
     """
-    if int(n_bins) < 1:
-        raise InvalidArgumentError(f"n_bins must be >= 1, got {n_bins}")
-    n_bins = int(n_bins)
+    n_bins = _check_int(n_bins, "n_bins", 1)
     conf, hits = _confidences_and_correct(confidences, correct)
     which = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
     counts = np.bincount(which, minlength=n_bins)
@@ -446,8 +482,17 @@ def expected_calibration_error(
     Accepts the same inputs as :func:`reliability_bins`: ``(confidences, correct)`` or
     ``(probs (N, C), labels (N,))``.
 
+    With a ``(N, C)`` matrix the prediction of a row is its ``argmax``, so when several
+    columns tie for the top probability the *first* (lowest-index) of them is the prediction:
+    the row counts as correct only if its true class is that column. For example
+    ``[[0.5, 0.5]]`` with true class ``1`` is a wrong prediction at confidence 0.5. Pass
+    ``(confidences, correct)`` to use another tie convention.
+
     Returns:
         A value in ``[0, 1]``; 0 means perfectly calibrated (on these bins).
+
+    Raises:
+        InvalidArgumentError: As :func:`reliability_bins`.
 
     Example:
         >>> expected_calibration_error([0.8, 0.8, 0.8, 0.8, 0.8], [1, 1, 1, 1, 0])
@@ -495,8 +540,9 @@ class LogoPRCurve:
 
 
 def _as_scores(brand_score: Sequence[float] | np.ndarray) -> np.ndarray:
+    values: object = list(brand_score) if isinstance(brand_score, Iterator) else brand_score
     try:
-        scores = np.asarray(brand_score, dtype=np.float64)
+        scores = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         scores = np.zeros((0, 0))
     if scores.ndim != 1:
@@ -512,17 +558,23 @@ def _brand_inputs(
     brand_pred: Sequence[LabelLike],
     brand_score: Sequence[float] | np.ndarray,
 ) -> tuple[list[str], list[str], np.ndarray]:
+    true_list = _as_list(y_true, "y_true", "labels (one per image)")
+    pred_list = _as_list(brand_pred, "brand_pred", "brand candidates (one per image)")
     scores = _as_scores(brand_score)
-    if not (len(y_true) == len(brand_pred) == len(scores)) or scores.ndim != 1:
+    if not (len(true_list) == len(pred_list) == len(scores)) or scores.ndim != 1:
         raise InvalidArgumentError(
-            f"y_true ({len(y_true)}), brand_pred ({len(brand_pred)}) and brand_score "
+            f"y_true ({len(true_list)}), brand_pred ({len(pred_list)}) and brand_score "
             f"(shape {scores.shape}) must have one entry per image"
         )
     if len(scores) == 0:
         raise InvalidArgumentError("threshold selection needs at least one image, got none")
     if not np.isfinite(scores).all():
         raise InvalidArgumentError("brand_score must be finite numbers")
-    return _normalise_labels(y_true, "y_true"), _normalise_labels(brand_pred, "brand_pred"), scores
+    return (
+        _normalise_labels(true_list, "y_true"),
+        _normalise_labels(pred_list, "brand_pred"),
+        scores,
+    )
 
 
 def precision_recall_curve_logo(
@@ -622,7 +674,7 @@ def threshold_for_precision(
 
     Raises:
         InvalidArgumentError: Lengths differ, the input is empty, scores are not finite or
-            the target is out of range.
+            the target is not a number in ``(0, 1]``.
 
     Example:
         >>> y = ["a", "a", "b", None, None]
@@ -631,9 +683,14 @@ def threshold_for_precision(
         >>> threshold_for_precision(y, pred, score, target_precision=0.9)
         ThresholdChoice(threshold=0.9, precision=1.0, recall=0.6666666666666666, reached=True)
     """
-    target = float(target_precision)
+    try:
+        target = float(target_precision)
+    except (TypeError, ValueError):
+        target = math.nan
     if not 0.0 < target <= 1.0:
-        raise InvalidArgumentError(f"target_precision must be in (0, 1], got {target_precision}")
+        raise InvalidArgumentError(
+            f"target_precision must be a number in (0, 1], got {target_precision!r}"
+        )
     curve = precision_recall_curve_logo(y_true, brand_pred, brand_score)
     if curve.thresholds.size == 0:
         return ThresholdChoice(threshold=1.0, precision=0.0, recall=0.0, reached=False)
@@ -655,10 +712,23 @@ def apply_threshold(
 ) -> list[str | None]:
     """Turn brand candidates into final predictions: the brand if ``score >= threshold``.
 
+    Args:
+        brand_pred: The best brand of each image (any iterable; a generator is read once).
+        brand_score: Its score (probability), one finite number per image.
+        threshold: Accept the brand when its score is ``>= threshold``.
+
+    Returns:
+        The brand, or ``None`` (no logo), of each image.
+
+    Raises:
+        InvalidArgumentError: Lengths differ, a score is not finite, ``threshold`` is not a
+            number, or ``brand_pred`` is not a list of labels.
+
     Example:
         >>> apply_threshold(["a", "b"], [0.9, 0.2], 0.5)
         ['a', None]
     """
+    brand_pred = _as_list(brand_pred, "brand_pred", "brand candidates (one per image)")
     scores = _as_scores(brand_score)
     try:
         limit = float(threshold)

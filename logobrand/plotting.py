@@ -22,7 +22,7 @@ import numpy as np
 
 from logobrand._io import atomic_write_bytes
 from logobrand.errors import InvalidArgumentError, missing_extra
-from logobrand.metrics import NO_LOGO, RecognitionReport
+from logobrand.metrics import NO_LOGO, RecognitionReport, _as_list, _check_int
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import denormalize, to_rgb
 
@@ -78,13 +78,16 @@ def plot_confusion_matrix(
         path: Also save the figure there (format from the suffix).
         normalize: Divide each row by its total (recall per class on the diagonal).
         title: Axes title.
-        annotate_max: Write the numbers in the cells when there are at most this many classes.
+        annotate_max: Write the numbers in the cells when there are at most this many classes
+            (an integer >= 0).
 
     Returns:
         The :class:`~matplotlib.figure.Figure`.
 
     Raises:
-        InvalidArgumentError: The matrix is not square or ``labels`` has the wrong length.
+        InvalidArgumentError: The matrix is not square or not made of finite numbers >= 0,
+            ``labels`` is not a list or has the wrong length, or ``annotate_max`` is not an
+            integer >= 0.
         MissingExtraError: matplotlib is not installed.
 
     Example:
@@ -92,9 +95,11 @@ def plot_confusion_matrix(
         >>> fig.axes[0].get_xlabel()
         'predicted'
     """
+    annotate_max = _check_int(annotate_max, "plot_confusion_matrix: annotate_max", 0)
+    given = None if labels is None else _as_list(labels, "plot_confusion_matrix: labels", "names")
     if isinstance(report_or_matrix, RecognitionReport):
         matrix = np.asarray(report_or_matrix.confusion, dtype=np.float64)
-        names = list(labels) if labels is not None else list(report_or_matrix.labels)
+        names = given if given is not None else list(report_or_matrix.labels)
     else:
         try:
             matrix = np.asarray(report_or_matrix, dtype=np.float64)
@@ -102,7 +107,7 @@ def plot_confusion_matrix(
             raise InvalidArgumentError(
                 "plot_confusion_matrix: expected a square matrix of counts (numbers)"
             ) from None
-        names = list(labels) if labels is not None else [str(i) for i in range(len(matrix))]
+        names = given if given is not None else [str(i) for i in range(len(matrix))]
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
         raise InvalidArgumentError(
             f"plot_confusion_matrix: expected a non-empty square matrix, got shape {matrix.shape}"
@@ -147,7 +152,7 @@ def plot_confusion_matrix(
 def _as_display_images(
     images: np.ndarray | Sequence[np.ndarray], pre: Preprocessing | None
 ) -> list[np.ndarray]:
-    items = list(images)
+    items = _as_list(images, "show_images: images", "images or an (N, H, W, C) array")
     if not items:
         raise InvalidArgumentError("show_images: no images to show")
     out: list[np.ndarray] = []
@@ -185,9 +190,10 @@ def show_images(
         images: ``uint8`` images (an ``(N, H, W, 3)`` array or a list of HxW[xC] arrays of any
             sizes), or normalised ``float32`` CHW images (``(N, 3, S, S)``, e.g. a training
             batch) together with ``pre``.
-        labels: One caption per image (``None`` is shown as ``"no-logo"``).
+        labels: One caption per image (``None`` is shown as ``"no-logo"``); any iterable (a
+            generator is read once), but not a single string.
         pre: The preprocessing used to normalise float images.
-        ncols: Images per row.
+        ncols: Images per row (an integer >= 1).
         path: Also save the figure there (format from the suffix).
         title: Figure title.
 
@@ -195,8 +201,9 @@ def show_images(
         The :class:`~matplotlib.figure.Figure`.
 
     Raises:
-        InvalidArgumentError: No images, a bad image, float images without ``pre`` or a
-            caption count that differs from the image count.
+        InvalidArgumentError: No images, a bad image, float images without ``pre``, a
+            caption count that differs from the image count, or ``ncols`` is not an integer
+            >= 1.
         MissingExtraError: matplotlib is not installed.
 
     Example:
@@ -205,14 +212,14 @@ def show_images(
         >>> len(fig.axes)
         4
     """
+    ncols = _check_int(ncols, "show_images: ncols", 1)
     shown = _as_display_images(images, pre)
-    if labels is not None and len(labels) != len(shown):
+    captions = None if labels is None else _as_list(labels, "show_images: labels", "captions")
+    if captions is not None and len(captions) != len(shown):
         raise InvalidArgumentError(
-            f"show_images: {len(labels)} labels for {len(shown)} images; pass one per image"
+            f"show_images: {len(captions)} labels for {len(shown)} images; pass one per image"
         )
-    if int(ncols) < 1:
-        raise InvalidArgumentError(f"show_images: ncols must be >= 1, got {ncols}")
-    cols = min(int(ncols), len(shown))
+    cols = min(ncols, len(shown))
     rows = math.ceil(len(shown) / cols)
     fig = _new_figure(1.8 * cols, 1.9 * rows + (0.4 if title else 0.0))
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -221,8 +228,8 @@ def show_images(
         if k >= len(shown):
             continue
         ax.imshow(shown[k], interpolation="nearest" if max(shown[k].shape[:2]) < 64 else None)
-        if labels is not None:
-            caption = NO_LOGO if labels[k] is None else str(labels[k])
+        if captions is not None:
+            caption = NO_LOGO if captions[k] is None else str(captions[k])
             ax.set_title(caption, fontsize=9)
     if title:
         fig.suptitle(title)
@@ -257,7 +264,7 @@ def _series(rows: list[Mapping[str, Any]], key: str) -> tuple[list[float], list[
     ys: list[float] = []
     for index, row in enumerate(rows):
         value = row.get(key)
-        if value is None or value == "":  # "": an empty cell of history.csv
+        if value is None or (isinstance(value, str) and value == ""):  # empty history.csv cell
             continue
         try:
             y = float(value)

@@ -98,11 +98,24 @@ def test_report_labels_argument() -> None:
         (["a"], ["a", "b"], "one prediction per image"),
         ([], [], "at least one"),
         (["a", 3], ["a", "a"], r"y_true\[1\]"),
+        ([""], [""], r"y_true\[0\] is an empty string"),
+        (["a"], [""], r"y_pred\[0\] is an empty string"),
+        ("ab", "ab", r"y_true must be a list of labels.*single str \('ab'\)"),
+        (None, None, "y_true must be a list of labels"),
+        (["a"], 5, "y_pred must be a list of labels"),
     ],
 )
 def test_report_bad_input(y_true: list[object], y_pred: list[object], match: str) -> None:
     with pytest.raises(InvalidArgumentError, match=match):
         recognition_report(y_true, y_pred)  # type: ignore[arg-type]
+
+
+def test_report_reads_generators_once() -> None:
+    r = recognition_report((x for x in ["a", None]), (x for x in ["a", "a"]))
+    assert r == recognition_report(["a", None], ["a", "a"])
+    assert recognition_report(["a"], ["a"], labels=(x for x in ["a", "b"])).labels == ("a", "b")
+    with pytest.raises(InvalidArgumentError, match="labels must be a list"):
+        recognition_report(["a"], ["a"], labels="a")
 
 
 def test_report_to_dict_format_table_and_frozen() -> None:
@@ -117,6 +130,10 @@ def test_report_to_dict_format_table_and_frozen() -> None:
     with pytest.raises(ValueError):
         r.confusion[0, 0] = 5
     assert r == recognition_report(["adidas", None], ["adidas", "adidas"])
+    assert "0.50 " in r.format_table(digits=2) and "1 " in r.format_table(digits=0)
+    for digits in (-1, None, 1.5, "3"):
+        with pytest.raises(InvalidArgumentError, match="digits must be an integer >= 0"):
+            r.format_table(digits=digits)  # type: ignore[arg-type]
 
 
 @SETTINGS
@@ -159,6 +176,11 @@ def test_ece_probability_matrix_form() -> None:
     conf = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     assert expected_calibration_error(probs, labels) == expected_calibration_error(conf, correct)
+    # documented tie convention: the first of the tied columns is the prediction
+    assert expected_calibration_error([[0.5, 0.5]], [0]) == 0.5  # right at confidence 0.5
+    assert expected_calibration_error([[0.5, 0.5]], [1]) == 0.5  # wrong at confidence 0.5
+    assert reliability_bins([[0.5, 0.5]], [0], 2)[0].accuracy == 1.0
+    assert reliability_bins([[0.5, 0.5]], [1], 2)[0].accuracy == 0.0
 
 
 @pytest.mark.parametrize(
@@ -173,11 +195,20 @@ def test_ece_probability_matrix_form() -> None:
         ([[0.9, 0.9], [0.3, 0.3]], [0, 0]),  # rows that do not sum to 1
         ([[0.9, -5.0], [0.8, -3.0]], [0, 0]),  # negative "probabilities"
         (["a"], [True]),
+        ([[0.5, 0.5], [1.0]], [0, 0]),  # ragged rows
     ],
 )
 def test_ece_bad_input(conf: list[object], correct: list[object]) -> None:
     with pytest.raises(InvalidArgumentError):
         expected_calibration_error(conf, correct)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_bins", [0, -1, float("nan"), None, 2.5, True, "15"])
+def test_ece_bad_n_bins(n_bins: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="n_bins must be an integer >= 1"):
+        expected_calibration_error([0.5], [1], n_bins=n_bins)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="n_bins must be an integer >= 1"):
+        reliability_bins([0.5], [1], n_bins=n_bins)  # type: ignore[arg-type]
 
 
 @SETTINGS
@@ -252,7 +283,7 @@ def test_threshold_selection_is_consistent_with_report() -> None:
     assert r.logo_recall == pytest.approx(choice.recall)
 
 
-@pytest.mark.parametrize("target", [0.0, 1.5, -1.0])
+@pytest.mark.parametrize("target", [0.0, 1.5, -1.0, float("nan"), None, "x"])
 def test_threshold_bad_target(target: float) -> None:
     with pytest.raises(InvalidArgumentError, match="target_precision"):
         threshold_for_precision(["a"], ["a"], [0.5], target)
@@ -270,8 +301,25 @@ def test_threshold_bad_input() -> None:
     for score, threshold in (([0.5], None), ([0.5], "x"), (["x"], 0.5), (0.5, 0.5)):
         with pytest.raises(InvalidArgumentError):
             apply_threshold(["a"], score, threshold)  # type: ignore[arg-type]
+    for score in (["x"], 0.5):
+        with pytest.raises(InvalidArgumentError, match="brand_score"):
+            precision_recall_curve_logo(["a"], ["a"], score)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
         threshold_for_precision(["a"], ["a"], ["x"])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match="brand_pred must be a list"):
+        apply_threshold("a", [0.5], 0.5)
+    with pytest.raises(InvalidArgumentError, match="y_true must be a list"):
+        threshold_for_precision(None, ["a"], [0.5])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match=r"brand_pred\[0\] is an empty string"):
+        apply_threshold([""], [0.5], 0.5)
+
+
+def test_threshold_functions_read_generators_once() -> None:
+    assert apply_threshold((x for x in ["a", "b"]), (s for s in [0.9, 0.2]), 0.5) == ["a", None]
+    curve = precision_recall_curve_logo(
+        (x for x in ["a", None]), (x for x in ["a", "a"]), (s for s in [0.9, 0.3])
+    )
+    assert curve.thresholds.tolist() == [0.3, 0.9] and curve.precision.tolist() == [0.5, 1.0]
 
 
 @SETTINGS

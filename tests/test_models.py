@@ -64,6 +64,27 @@ def test_scratch_cnn_other_sizes() -> None:
             assert tuple(model(torch.randn(2, 3, size, size)).shape) == (2, 4)
 
 
+def test_pretrained_none_means_no_weights() -> None:
+    """``pretrained=None`` used to reach ``Path(None)`` (an untyped TypeError)."""
+    torch.manual_seed(0)
+    none = create_model("scratch_cnn", num_classes=3, hidden=8, pretrained=None)
+    torch.manual_seed(0)
+    false = create_model("scratch_cnn", num_classes=3, hidden=8, pretrained=False)
+    for name, value in false.state_dict().items():
+        assert torch.equal(none.state_dict()[name], value), name
+    assert create_model("resnet18_v2", num_classes=3, thumbnail=True, pretrained=None)
+
+
+def test_num_classes_must_be_an_integer() -> None:
+    from logobrand.backends import create_backend_model
+
+    for value in ("3", None, 2.5, True):
+        with pytest.raises(InvalidArgumentError, match="num_classes must be an integer"):
+            create_model("scratch_cnn", num_classes=value)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="num_classes must be an integer"):
+            create_backend_model("mxnet", "scratch_cnn", value)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("name", ["scratch_cnn", "resnet18_v2"])
 def test_pretrained_true_is_an_error(name: str) -> None:
     with pytest.raises(InvalidArgumentError, match="path"):

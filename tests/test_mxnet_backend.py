@@ -32,7 +32,11 @@ from logobrand.backends.mxnet import (  # noqa: E402
     torch_layout,
 )
 from logobrand.backends.mxnet.params import encode_params  # noqa: E402
-from logobrand.errors import InvalidArgumentError, ModelFormatError  # noqa: E402
+from logobrand.errors import (  # noqa: E402
+    InvalidArgumentError,
+    MissingExtraError,
+    ModelFormatError,
+)
 
 mx = import_mxnet()
 LABELS = ["adidas", "no-logo", "pepsi"]
@@ -139,6 +143,68 @@ def test_pretrained_params_skip_another_head(tmp_path: Path) -> None:
         create_gluon_model("resnet18_v2", 3, pretrained=True)
     with pytest.raises(ModelFormatError):
         create_gluon_model("scratch_cnn", 3, pretrained=tmp_path / "imagenet.params")
+
+
+def test_pretrained_none_means_no_weights() -> None:
+    from logobrand.models import create_model
+
+    for net in (
+        create_gluon_model("scratch_cnn", 3, pretrained=None, hidden=8),
+        create_model("scratch_cnn", 3, backend="mxnet", pretrained=None, hidden=8),
+    ):
+        assert net.output.weight.shape == (3, 8)
+    with pytest.raises(InvalidArgumentError, match="pretrained must be False"):
+        create_gluon_model("scratch_cnn", 3, pretrained=5, hidden=8)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "needle"),
+    [
+        (("resnet18_v2", 3), {"hidden": 8}, r"no option 'hidden'; its options are thumbnail"),
+        (("scratch_cnn", 3), {"thumbnail": True}, r"its options are hidden, dropout, pooled_size"),
+        (("scratch_cnn", 3), {"hidden": "8"}, r"hidden='8'"),
+        (("scratch_cnn", 3), {"hidden": 2.5}, r"hidden=2\.5"),
+        (("scratch_cnn", 3), {"hidden": 8, "dropout": float("nan")}, "dropout=nan"),
+        (("resnet18_v2", 3), {"thumbnail": "yes"}, "thumbnail='yes'"),
+        (("scratch_cnn", "3"), {"hidden": 8}, "num_classes must be an integer >= 1"),
+        (("scratch_cnn", None), {"hidden": 8}, "num_classes must be an integer >= 1"),
+        (("scratch_cnn", 2.5), {"hidden": 8}, "num_classes must be an integer >= 1"),
+        (("scratch_cnn", 3), {"hidden": 8, "ctx": "cpu"}, "ctx must be an MXNet context"),
+        (("scratch_cnn", 3), {"hidden": 8, "ctx": []}, "ctx must be an MXNet context"),
+        (("scratch_cnn", 3), {"hidden": 8, "init": "nope"}, "could not initialise"),
+    ],
+)
+def test_create_gluon_model_rejects_bad_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any], needle: str
+) -> None:
+    """Each of these used to end in a TypeError or MXNetError traceback."""
+    with pytest.raises(InvalidArgumentError, match=needle):
+        create_gluon_model(*args, **kwargs)
+
+
+def test_unreadable_safetensors_is_a_model_format_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"xx")  # safetensors raises its own SafetensorError, not an OSError
+    with pytest.raises(ModelFormatError, match=r"bad\.safetensors.*not a safetensors file"):
+        create_gluon_model("scratch_cnn", 3, pretrained=bad, hidden=8)
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        create_gluon_model("scratch_cnn", 3, pretrained=tmp_path / "no.safetensors", hidden=8)
+
+
+@pytest.mark.skipif(
+    mx.runtime.Features().is_enabled("CUDA"), reason="this MXNet build has GPU support"
+)
+def test_gpu_context_on_a_cpu_build_says_how_to_get_gpu_support(tiny_data: Any) -> None:
+    from logobrand.models import create_model
+
+    for ctx in (mx.gpu(0), [mx.cpu(), mx.gpu(1)]):
+        with pytest.raises(MissingExtraError, match=r"no GPU support.*mxnet-cu112"):
+            create_gluon_model("scratch_cnn", 3, hidden=8, ctx=ctx)
+    with pytest.raises(MissingExtraError, match="no GPU support"):
+        create_model("scratch_cnn", 3, backend="mxnet", hidden=8, ctx=mx.gpu(0))
+    net = create_gluon_model("scratch_cnn", 3, hidden=8)
+    with pytest.raises(MissingExtraError, match=r"GluonTrainer: ctx=gpu\(0\).*mxnet-cu112"):
+        GluonTrainer(net, tiny_data[0], ctx=mx.gpu(0), num_workers=0, progress=False)
 
 
 def test_create_backend_model_builds_gluon_nets() -> None:
@@ -261,5 +327,10 @@ def test_trainer_rejects_bad_arguments(tiny_data: Any) -> None:
         GluonTrainer(net, train, optimizer="adamw")
     with pytest.raises(InvalidArgumentError, match="Gluon block"):
         GluonTrainer(torch.nn.Linear(2, 2), train)
+    for name, value in (("epochs", None), ("batch_size", 2.5), ("train_backbone", "1")):
+        with pytest.raises(InvalidArgumentError, match=f"GluonTrainer: {name} must be an integer"):
+            GluonTrainer(net, train, **{name: value})
+    with pytest.raises(InvalidArgumentError, match="ctx must be an MXNet context"):
+        GluonTrainer(net, train, ctx="cpu")
     with pytest.raises(InvalidArgumentError, match=r"\(5, 3, 32, 32\).*224"):
         GluonTrainer(net, train, epochs=1, batch_size=5, num_workers=0, progress=False).fit()

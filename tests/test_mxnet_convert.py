@@ -167,6 +167,30 @@ def test_mismatched_checkpoints_name_the_problem() -> None:
         gluon_to_torch({}, "resnet18_v2")
 
 
+def test_misshapen_input_batchnorm_and_head_are_named_before_folding() -> None:
+    struct = torch_to_gluon(
+        _random_torch("resnet18_v2", thumbnail=True).state_dict(), "resnet18_v2"
+    )
+    # A beta of another length used to reach the fold: an untyped numpy broadcast ValueError.
+    for name in ("features.0.beta", "features.0.gamma"):
+        bad = {**struct, name: np.ones(5, np.float32)}
+        with pytest.raises(ModelFormatError, match=rf"{re.escape(name)} .*\(5,\), expected \(3,\)"):
+            gluon_to_torch(bad, "resnet18_v2", source="ft.params")
+    for name in ("features.0.running_mean", "features.0.running_var"):
+        bad = {**struct, name: np.ones(5, np.float32), "features.0.beta": np.ones(3, np.float32)}
+        with pytest.raises(ModelFormatError, match=r"data_bn\.running_.* \(5,\)"):
+            gluon_to_torch(bad, "resnet18_v2")
+    # The message quotes the bad bias, not the (correct) weight shape.
+    bias = {**struct, "output.bias": np.zeros(7, np.float32)}
+    with pytest.raises(
+        ModelFormatError, match=r"bias output\.bias has shape \(7,\), expected \(3,\)"
+    ):
+        gluon_to_torch(bias, "resnet18_v2")
+    weight = {**struct, "output.weight": np.zeros((3, 256), np.float32)}
+    with pytest.raises(ModelFormatError, match=r"weight output\.weight has shape \(3, 256\)"):
+        gluon_to_torch(weight, "resnet18_v2")
+
+
 def test_import_gluon_without_mxnet(tmp_path: Path) -> None:
     from logobrand.inference import LogoClassifier
     from logobrand.inference.onnx import create_session

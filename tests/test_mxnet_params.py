@@ -146,3 +146,26 @@ def test_encode_rejects_scalars_and_objects() -> None:
     with pytest.raises(InvalidArgumentError, match="dtype"):
         encode_params({"o": np.array(["x"], dtype=object)})
     assert set(DTYPES) == set(range(12))
+
+
+@pytest.mark.parametrize(
+    ("arrays", "needle"),
+    [
+        ({1: np.ones(2, np.float32)}, "names must be non-empty strings"),  # used to be an
+        ({"": np.ones(2, np.float32)}, "names must be non-empty strings"),  # AttributeError
+        ({"\udc80": np.ones(2, np.float32)}, "UTF-8"),
+        ([np.ones(2, np.float32)], "mapping"),
+    ],
+)
+def test_encode_rejects_bad_names(arrays: object, needle: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match=needle):
+        save_params(tmp_path / "o.params", arrays)  # type: ignore[arg-type]
+    assert not (tmp_path / "o.params").exists()
+
+
+@pytest.mark.parametrize("path", [None, 3, ""])
+def test_load_and_save_need_a_path(path: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="load_params: path must be"):
+        load_params(path)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="save_params: path must be"):
+        save_params(path, {"w": np.ones(2, np.float32)})  # type: ignore[arg-type]

@@ -57,11 +57,19 @@ def test_confusion_matrix_from_array_normalized_and_large(tmp_path: Path) -> Non
         (np.array([[np.inf, 1.0], [0.0, 1.0]]), None),
         (np.array([[-1.0, 1.0], [0.0, 1.0]]), None),
         (np.array([["a"]]), None),
+        (np.zeros((1, 1)), "a"),  # a bare string, not a list of names
+        (np.zeros((1, 1)), 5),
     ],
 )
 def test_confusion_matrix_bad_input(matrix: np.ndarray, labels: list[str] | None) -> None:
     with pytest.raises(InvalidArgumentError):
         plotting.plot_confusion_matrix(matrix, labels)
+
+
+@pytest.mark.parametrize("annotate_max", [None, -1, 2.5, "20"])
+def test_confusion_matrix_bad_annotate_max(annotate_max: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match="annotate_max must be an integer >= 0"):
+        plotting.plot_confusion_matrix([[1]], annotate_max=annotate_max)
 
 
 def test_confusion_matrix_prints_shares_as_shares() -> None:
@@ -110,6 +118,17 @@ def test_show_images_bad_input() -> None:
         plotting.show_images(np.zeros((2, 4, 4, 3), np.uint8), ["a"])
     with pytest.raises(InvalidArgumentError):
         plotting.show_images([np.zeros((4, 4, 2), np.uint16)])
+    one = np.zeros((1, 8, 8, 3), np.uint8)
+    for ncols in (0, float("nan"), "x", None, 2.5):
+        with pytest.raises(InvalidArgumentError, match="ncols must be an integer >= 1"):
+            plotting.show_images(one, ncols=ncols)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="labels must be a list of captions"):
+        plotting.show_images(one, "a")
+    for images in (None, 5, "a.jpg"):
+        with pytest.raises(InvalidArgumentError, match="images must be a list"):
+            plotting.show_images(images)  # type: ignore[arg-type]
+    fig = plotting.show_images(one, (x for x in ["from a generator"]))
+    assert [ax.get_title() for ax in fig.axes] == ["from a generator"]
 
 
 class _History:
@@ -146,6 +165,8 @@ def test_plot_history_svg_and_bad_input(tmp_path: Path) -> None:
         plotting.plot_history([1.0])
     with pytest.raises(InvalidArgumentError, match="row 1: loss 'n/a'"):
         plotting.plot_history([{"epoch": "1", "loss": "n/a"}])
+    with pytest.raises(InvalidArgumentError, match=r"row 1: loss array\(\[1\., 2\.\]\)"):
+        plotting.plot_history([{"epoch": 1, "loss": np.array([1.0, 2.0])}])
     with pytest.raises(InvalidArgumentError, match=r"no value to plot; the rows have \['acc'"):
         plotting.plot_history([{"epoch": 1, "acc": 0.5, "val_acc": 0.4}])  # Keras-style keys
 

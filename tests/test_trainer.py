@@ -181,6 +181,36 @@ def test_invalid_arguments(kwargs: dict[str, Any]) -> None:
         make_trainer(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("epochs", None),
+        ("epochs", 2.5),
+        ("epochs", "3"),
+        ("epochs", True),
+        ("batch_size", None),
+        ("num_workers", 1.5),
+        ("train_backbone", None),
+        ("train_backbone", "2"),
+    ],
+)
+def test_integer_settings_of_the_wrong_type_are_typed_errors(name: str, value: object) -> None:
+    """None, floats, strings and bools used to reach a comparison and raise TypeError."""
+    with pytest.raises(InvalidArgumentError, match=rf"Trainer: {name} must be an integer"):
+        make_trainer(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["lr", "momentum", "weight_decay", "label_smoothing"])
+def test_number_settings_of_the_wrong_type_are_typed_errors(name: str) -> None:
+    for value in (None, "0.1", True):
+        with pytest.raises(InvalidArgumentError, match=rf"Trainer: {name} must be a number"):
+            make_trainer(**{name: value})
+
+
+def test_numpy_integer_settings_are_accepted() -> None:
+    assert make_trainer(epochs=np.int64(2), batch_size=np.int32(4), train_backbone=1).epochs == 2
+
+
 def test_freeze_needs_head() -> None:
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 3))
     with pytest.raises(InvalidArgumentError, match="head"):

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import numbers
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -114,6 +115,11 @@ def create_backend_model(
         MissingExtraError: The backend's framework is not installed (the message says how
             to install it).
     """
+    if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool):
+        raise InvalidArgumentError(
+            f"num_classes must be an integer >= 1, got {num_classes!r} of type "
+            f"{type(num_classes).__name__}"
+        )
     if num_classes < 1:
         raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
     return get_backend(backend)(name, num_classes, pretrained, **kwargs)

@@ -12,6 +12,7 @@ the first call to :func:`list_models`, :func:`get_model_spec` or :func:`create_m
 from __future__ import annotations
 
 import importlib
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -190,7 +191,7 @@ def get_model_spec(name: str) -> ModelSpec:
 def create_model(
     name: str,
     num_classes: int,
-    pretrained: bool | str | Path = False,
+    pretrained: bool | str | Path | None = False,
     *,
     backend: str = "torch",
     **kwargs: Any,
@@ -200,9 +201,9 @@ def create_model(
     Args:
         name: A name from :func:`list_models`.
         num_classes: Size of the output layer.
-        pretrained: ``False`` for random initialisation, ``True`` for the model's bundled
-            offline weights, or a path to a local weights file (safetensors, or a
-            ``torch.save`` state dict loaded with ``weights_only=True``).
+        pretrained: ``False`` (or ``None``) for random initialisation, ``True`` for the
+            model's bundled offline weights, or a path to a local weights file (safetensors,
+            or a ``torch.save`` state dict loaded with ``weights_only=True``).
         backend: ``"torch"`` (a ``torch.nn.Module``), ``"mxnet"`` (a Gluon ``HybridBlock``;
             needs the ``mxnet`` extra; kwargs such as ``ctx=mx.gpu(0)``), or another name from
             :func:`logobrand.backends.list_backends`.
@@ -211,8 +212,15 @@ def create_model(
     Returns:
         A ``torch.nn.Module`` (or the backend's model type).
     """
+    if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool):
+        raise InvalidArgumentError(
+            f"num_classes must be an integer >= 1, got {num_classes!r} of type "
+            f"{type(num_classes).__name__}"
+        )
     if num_classes < 1:
         raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
+    if pretrained is None:  # "no weights", like False (None is no path and not True)
+        pretrained = False
     if backend != "torch":
         from logobrand.backends import create_backend_model
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 import random
 import time
@@ -174,9 +175,31 @@ def check_fit_arguments(
         The train set's classes.
 
     Raises:
-        InvalidArgumentError: A setting is out of range, the train set is empty or has no
-            ``classes``, or another split's classes differ; the message starts with ``who``.
+        InvalidArgumentError: A setting is out of range (or ``epochs``, ``batch_size``,
+            ``num_workers`` or an integer ``train_backbone`` is not an integer), the train set
+            is empty or has no ``classes``, or another split's classes differ; the message
+            starts with ``who``.
     """
+    integers = {"epochs": epochs, "batch_size": batch_size, "num_workers": num_workers}
+    if not isinstance(train_backbone, bool):
+        integers["train_backbone"] = train_backbone
+    for name, value in integers.items():  # before any comparison: None < 1 is a TypeError
+        if not isinstance(value, numbers.Integral) or isinstance(value, np.bool_ | bool):
+            extra = " (or a bool)" if name == "train_backbone" else ""
+            raise InvalidArgumentError(
+                f"{who}: {name} must be an integer{extra}, got {value!r} of type "
+                f"{type(value).__name__}"
+            )
+    for name, number in {
+        "lr": lr,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+        "label_smoothing": label_smoothing,
+    }.items():
+        if not isinstance(number, numbers.Real) or isinstance(number, np.bool_ | bool):
+            raise InvalidArgumentError(
+                f"{who}: {name} must be a number, got {number!r} of type {type(number).__name__}"
+            )
     problems = [
         (epochs >= 1, f"epochs must be >= 1, got {epochs}"),
         (batch_size >= 1, f"batch_size must be >= 1, got {batch_size}"),

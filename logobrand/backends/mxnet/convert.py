@@ -203,17 +203,8 @@ def _resnet_to_torch(params: Mapping[str, np.ndarray], source: str) -> Converted
             "was saved from another architecture (or a truncated file)"
         )
     state = {t: np.asarray(params[g], dtype=np.float32) for t, g in names.items()}
-    used = set(names.values())
-    # Gluon's input BatchNorm (scale=False, center=False): gamma is ignored (fix_gamma) and
-    # beta is a fixed shift, 0 unless edited; fold it into the running mean, exactly.
-    beta = params.get(f"{data_g}beta")
-    notes: list[str] = []
-    used.update({f"{data_g}beta", f"{data_g}gamma"})
-    if beta is not None and np.any(beta != 0):
-        std = np.sqrt(state["data_bn.running_var"].astype(np.float64) + BN_EPS)
-        mean = state["data_bn.running_mean"].astype(np.float64) - beta.astype(np.float64) * std
-        state["data_bn.running_mean"] = mean.astype(np.float32)
-        notes.append("folded the input BatchNorm's non-zero beta into its running mean")
+    # The input BatchNorm's gamma/beta have no torch counterpart (beta is folded below).
+    used = set(names.values()) | {f"{data_g}beta", f"{data_g}gamma"}
     extra = sorted(set(params) - used)
     if extra:
         raise ModelFormatError(
@@ -221,17 +212,42 @@ def _resnet_to_torch(params: Mapping[str, np.ndarray], source: str) -> Converted
             f"{', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}; it was saved from "
             "another architecture"
         )
+    head, head_bias = state["head.weight"], state["head.bias"]
+    if head.ndim != 2 or head.shape[1] != 512:
+        raise ModelFormatError(
+            f"{source}: the output layer's weight {names['head.weight']} has shape "
+            f"{tuple(head.shape)}, expected (classes, 512)"
+        )
+    if tuple(head_bias.shape) != (head.shape[0],):
+        raise ModelFormatError(
+            f"{source}: the output layer's bias {names['head.bias']} has shape "
+            f"{tuple(head_bias.shape)}, expected ({head.shape[0]},) to match its weight "
+            f"{tuple(head.shape)}"
+        )
+    # Every shape is checked before anything is computed from the arrays (the fold below).
+    _check_resnet_shapes(state, source, thumbnail)
+    for suffix in ("gamma", "beta"):
+        value = params.get(f"{data_g}{suffix}")
+        if value is not None and tuple(np.shape(value)) != (3,):
+            raise ModelFormatError(
+                f"{source}: {data_g}{suffix} (the input BatchNorm's {suffix}) has shape "
+                f"{tuple(np.shape(value))}, expected (3,) for resnet18_v2; the checkpoint is of "
+                "another network or was edited"
+            )
+    # Gluon's input BatchNorm (scale=False, center=False): gamma is ignored (fix_gamma) and
+    # beta is a fixed shift, 0 unless edited; fold it into the running mean, exactly.
+    beta = params.get(f"{data_g}beta")
+    notes: list[str] = []
+    if beta is not None and np.any(beta != 0):
+        std = np.sqrt(state["data_bn.running_var"].astype(np.float64) + BN_EPS)
+        mean = state["data_bn.running_mean"].astype(np.float64) - beta.astype(np.float64) * std
+        state["data_bn.running_mean"] = mean.astype(np.float32)
+        notes.append("folded the input BatchNorm's non-zero beta into its running mean")
     layout = torch_layout("resnet18_v2", thumbnail=thumbnail)
     gluon_names = {layout[t][0]: g for t, g in names.items()}
     for suffix in ("gamma", "beta"):
         if f"{data_g}{suffix}" in params:
             gluon_names[f"features.0.{suffix}"] = f"{data_g}{suffix}"
-    head = state["head.weight"]
-    if head.ndim != 2 or head.shape[1] != 512 or state["head.bias"].shape != (head.shape[0],):
-        raise ModelFormatError(
-            f"{source}: the output layer has shape {head.shape}, expected (classes, 512)"
-        )
-    _check_resnet_shapes(state, source, thumbnail)
     return Converted(
         "resnet18_v2", int(head.shape[0]), state, {"thumbnail": thumbnail}, notes, gluon_names
     )

@@ -15,7 +15,10 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
+import math
+import numbers
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from logobrand.backends.mxnet._runtime import import_mxnet
+from logobrand.backends.mxnet._runtime import check_contexts, import_mxnet
 from logobrand.backends.mxnet.convert import ARCHITECTURES, gluon_to_torch, torch_to_gluon
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 
@@ -80,20 +83,40 @@ def _scratch_class() -> type:
     return GluonScratchCNN
 
 
+def _is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
 def _build_scratch(
     num_classes: int, *, hidden: int = 4096, dropout: float = 0.5, pooled_size: int = 12
 ) -> Any:
-    if hidden < 1 or pooled_size < 1 or not 0.0 <= dropout < 1.0:
+    sizes_ok = _is_int(hidden) and hidden >= 1 and _is_int(pooled_size) and pooled_size >= 1
+    dropout_ok = (
+        isinstance(dropout, numbers.Real)
+        and not isinstance(dropout, bool | np.bool_)
+        and math.isfinite(dropout)
+        and 0.0 <= dropout < 1.0
+    )
+    if not (sizes_ok and dropout_ok):
         raise InvalidArgumentError(
-            f"scratch_cnn needs hidden >= 1, pooled_size >= 1 and 0 <= dropout < 1; got "
-            f"hidden={hidden}, pooled_size={pooled_size}, dropout={dropout}"
+            f"scratch_cnn needs integers hidden >= 1 and pooled_size >= 1 and a number "
+            f"0 <= dropout < 1; got hidden={hidden!r}, pooled_size={pooled_size!r}, "
+            f"dropout={dropout!r}"
         )
-    return _scratch_class()(num_classes, hidden=hidden, dropout=dropout, pooled_size=pooled_size)
+    return _scratch_class()(
+        num_classes, hidden=int(hidden), dropout=float(dropout), pooled_size=int(pooled_size)
+    )
 
 
 def _build_resnet(num_classes: int, *, thumbnail: bool = False) -> Any:
+    if not isinstance(thumbnail, bool | np.bool_):
+        raise InvalidArgumentError(
+            f"resnet18_v2 needs thumbnail=True or False (the 3x3 stem for small inputs); got "
+            f"thumbnail={thumbnail!r}"
+        )
     mx = import_mxnet()
-    net = mx.gluon.model_zoo.vision.resnet18_v2(classes=num_classes, thumbnail=thumbnail)
+    net = mx.gluon.model_zoo.vision.resnet18_v2(classes=num_classes, thumbnail=bool(thumbnail))
     net.architecture = "resnet18_v2"
     return net
 
@@ -175,10 +198,19 @@ def _load_pretrained(net: Any, arch: str, path: Path) -> None:
             from logobrand.errors import missing_extra
 
             raise missing_extra("safetensors", "train") from exc
+        from safetensors import SafetensorError
+
         try:
             state = load_file(str(path))
-        except (OSError, ValueError) as exc:
-            raise ModelFormatError(f"cannot read {path}: {exc}") from exc
+        except FileNotFoundError as exc:
+            raise ModelFormatError(
+                f"{path} does not exist; pass the path of a local weights file"
+            ) from exc
+        except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: bad header
+            raise ModelFormatError(
+                f"cannot read {path} as a safetensors file ({exc}); it is truncated or not a "
+                "safetensors file: save the weights again (safetensors.torch.save_file)"
+            ) from exc
         arrays = torch_to_gluon(state, arch)
     else:
         from logobrand.backends.mxnet.params import load_params
@@ -190,10 +222,25 @@ def _load_pretrained(net: Any, arch: str, path: Path) -> None:
         logger.info("kept the initial values of %s (another head in %s)", ", ".join(skipped), path)
 
 
+def _check_options(name: str, kwargs: Mapping[str, Any]) -> None:
+    """Refuse architecture options that ``name``'s builder does not take."""
+    options = [
+        p.name
+        for p in inspect.signature(_BUILDERS[name]).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise InvalidArgumentError(
+            f"Gluon {name} has no option {', '.join(map(repr, unknown))}; its options are "
+            f"{', '.join(options)} (plus ctx and init)"
+        )
+
+
 def create_gluon_model(
     name: str,
     num_classes: int,
-    pretrained: bool | str | os.PathLike[str] = False,
+    pretrained: bool | str | os.PathLike[str] | None = False,
     *,
     ctx: Any = None,
     init: Any = None,
@@ -204,10 +251,11 @@ def create_gluon_model(
     Args:
         name: ``"resnet18_v2"`` (Gluon's model-zoo network) or ``"scratch_cnn"``.
         num_classes: Width of the output layer.
-        pretrained: ``False``, or a local weights file: a Gluon ``.params`` file (any naming
-            scheme; e.g. Gluon's ImageNet ``resnet18_v2-*.params``) or a logobrand
-            ``.safetensors`` of the torch model. An output layer of another size is left
-            freshly initialised. ``True`` is an error: nothing is ever downloaded.
+        pretrained: ``False`` (or ``None``) for no weights, or a local weights file: a Gluon
+            ``.params`` file (any naming scheme; e.g. Gluon's ImageNet
+            ``resnet18_v2-*.params``) or a logobrand ``.safetensors`` of the torch model. An
+            output layer of another size is left freshly initialised. ``True`` is an error:
+            nothing is ever downloaded.
         ctx: MXNet context(s), e.g. ``mx.gpu(0)`` with ``mxnet-cu112``; default CPU.
         init: Initializer; default ``mx.init.Xavier(magnitude=2.24)`` (the tutorial's).
         **kwargs: Architecture options: ``thumbnail`` (resnet18_v2); ``hidden``, ``dropout``,
@@ -217,29 +265,50 @@ def create_gluon_model(
         The ``mxnet.gluon.HybridBlock``, initialised on ``ctx`` (not hybridized).
 
     Raises:
-        MissingExtraError: MXNet is not usable here; the message says how to get it.
-        InvalidArgumentError: Unknown name, ``num_classes < 1`` or ``pretrained=True``.
+        MissingExtraError: MXNet is not usable here, or ``ctx`` names a GPU and this MXNet
+            build has none; the message says how to get it.
+        InvalidArgumentError: Unknown name or option, ``num_classes`` not an integer >= 1,
+            ``pretrained=True`` or not a path, an option or ``ctx``/``init`` of the wrong kind.
         ModelFormatError: The weights file does not fit.
     """
-    if name not in ARCHITECTURES:
+    if not isinstance(name, str) or name not in ARCHITECTURES:
         raise InvalidArgumentError(
             f"the mxnet backend has no model {name!r}; available: {', '.join(ARCHITECTURES)}"
         )
-    if num_classes < 1:
-        raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
+    if not _is_int(num_classes) or num_classes < 1:
+        raise InvalidArgumentError(
+            f"num_classes must be an integer >= 1 (the number of labels), got {num_classes!r}"
+        )
+    if pretrained is None:
+        pretrained = False
     if pretrained is True:
         raise InvalidArgumentError(
             f"Gluon {name}: logobrand never downloads weights; pass pretrained=<path of a local "
             ".params file> (for example Gluon's ImageNet resnet18_v2 file from "
             "~/.mxnet/models/) or pretrained=False"
         )
+    if pretrained is not False and (
+        not isinstance(pretrained, str | os.PathLike) or not os.fspath(pretrained)
+    ):
+        raise InvalidArgumentError(
+            f"Gluon {name}: pretrained must be False (no weights) or the path of a local "
+            f".params or .safetensors file, got {pretrained!r}"
+        )
+    _check_options(name, kwargs)
     mx = import_mxnet()
-    net = _BUILDERS[name](num_classes, **kwargs)
-    context = ctx if ctx is not None else mx.cpu()
-    net.initialize(init if init is not None else mx.init.Xavier(magnitude=2.24), ctx=context)
-    if name == "resnet18_v2":  # the zoo net infers its input channels on the first call
-        first = context[0] if isinstance(context, list | tuple) else context
-        net(mx.nd.zeros((1, 3, 32, 32), ctx=first))
+    contexts = check_contexts(ctx if ctx is not None else mx.cpu(), f"Gluon {name}")
+    net = _BUILDERS[name](int(num_classes), **kwargs)
+    try:
+        net.initialize(init if init is not None else mx.init.Xavier(magnitude=2.24), ctx=contexts)
+        if name == "resnet18_v2":  # the zoo net infers its input channels on the first call
+            net(mx.nd.zeros((1, 3, 32, 32), ctx=contexts[0]))
+    except (mx.base.MXNetError, AssertionError) as exc:  # MXNet checks init with assert
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InvalidArgumentError(
+            f"Gluon {name}: MXNet could not initialise the net with ctx={ctx!r} and "
+            f"init={init!r} ({reason}); pass an mx.init initializer (or None) and a context "
+            "this MXNet build supports"
+        ) from exc
     if pretrained is not False:
         _load_pretrained(net, name, Path(pretrained))
     return net

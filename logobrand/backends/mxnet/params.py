@@ -67,6 +67,21 @@ _FLAGS = {dtype: flag for flag, dtype in DTYPES.items()}
 _MAX_NDIM = 32
 
 
+def _as_path(path: object, who: str) -> Path:
+    """``path`` as a :class:`Path`, or an :class:`InvalidArgumentError` naming ``who``."""
+    if isinstance(path, str | os.PathLike):
+        try:
+            file = Path(path)
+        except TypeError:  # an os.PathLike whose __fspath__ returns bytes
+            pass
+        else:
+            if str(path):
+                return file
+    raise InvalidArgumentError(
+        f"{who}: path must be the path of a .params file (a str or pathlib.Path), got {path!r}"
+    )
+
+
 class _Reader:
     """A bounds-checked cursor over the file's bytes."""
 
@@ -211,10 +226,11 @@ def load_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         ``{name: array}`` in file order. Empty (shape-less) arrays are left out.
 
     Raises:
+        InvalidArgumentError: ``path`` is not a path (e.g. ``None``).
         ModelFormatError: The file is missing, unreadable, unnamed, has duplicate names or is
             not a valid MXNet NDArray file.
     """
-    file = Path(path)
+    file = _as_path(path, "load_params")
     try:
         data = file.read_bytes()
     except FileNotFoundError as exc:
@@ -242,19 +258,45 @@ def encode_params(arrays: Mapping[str, np.ndarray]) -> bytes:
     """Encode named arrays in the format ``mx.nd.save`` writes (NDArray V2, CPU context).
 
     Args:
-        arrays: ``{name: array}``; arrays need at least one dimension and a dtype of
-            :data:`DTYPES`.
+        arrays: ``{name: array}``; names are non-empty strings, arrays need at least one
+            dimension and a dtype of :data:`DTYPES`.
 
     Returns:
         The bytes of a ``.params`` file that ``mx.nd.load`` and Gluon's
         ``load_parameters`` read.
 
     Raises:
-        InvalidArgumentError: An array is 0-dimensional or of an unsupported dtype.
+        InvalidArgumentError: ``arrays`` is not a mapping, a name is not a non-empty string
+            (or not encodable as UTF-8), or an array is 0-dimensional, ragged or of an
+            unsupported dtype.
     """
+    if not isinstance(arrays, Mapping):
+        raise InvalidArgumentError(
+            f"encode_params: arrays must be a mapping {{name: array}} (e.g. a dict), got "
+            f"{type(arrays).__name__}"
+        )
+    encoded: dict[str, bytes] = {}
+    for name in arrays:
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(
+                f"encode_params: parameter names must be non-empty strings (e.g. "
+                f"'output.weight'), got {name!r} of type {type(name).__name__}"
+            )
+        try:
+            encoded[name] = name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(
+                f"encode_params: the name {name!r} cannot be written as UTF-8 ({exc.reason}); "
+                "rename the parameter"
+            ) from exc
     parts = [struct.pack("<QQQ", LIST_MAGIC, 0, len(arrays))]
     for name, value in arrays.items():
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:  # e.g. a ragged nested list
+            raise InvalidArgumentError(
+                f"encode_params: {name!r} is not an array ({exc}); pass a numpy array"
+            ) from exc
         dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
         flag = _FLAGS.get(np.dtype(dtype))
         if flag is None:
@@ -271,8 +313,7 @@ def encode_params(arrays: Mapping[str, np.ndarray]) -> bytes:
         parts.append(struct.pack("<iii", 1, 0, flag))
         parts.append(np.ascontiguousarray(array, dtype=DTYPES[flag]).tobytes())
     parts.append(struct.pack("<Q", len(arrays)))
-    for name in arrays:
-        raw = name.encode("utf-8")
+    for raw in encoded.values():
         parts.append(struct.pack("<Q", len(raw)) + raw)
     return b"".join(parts)
 
@@ -282,8 +323,14 @@ def save_params(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) 
 
     Returns:
         The path.
+
+    Raises:
+        InvalidArgumentError: ``path`` is not a path, or :func:`encode_params` refuses the
+            arrays (nothing is written then).
+        OutputError: The file cannot be written (a previous file, if any, is intact).
     """
-    return atomic_write_bytes(path, encode_params(arrays))
+    file = _as_path(path, "save_params")
+    return atomic_write_bytes(file, encode_params(arrays))
 
 
 __all__ = [

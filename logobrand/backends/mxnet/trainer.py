@@ -38,7 +38,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from logobrand.backends.mxnet._runtime import import_mxnet
+from logobrand.backends.mxnet._runtime import check_contexts, import_mxnet
 from logobrand.backends.mxnet.models import structural_params
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError, ModelFormatError
 from logobrand.training.callbacks import Callback, ProgressBar
@@ -128,8 +128,10 @@ class GluonTrainer:
         optimizer: The ``mxnet.gluon.Trainer``.
 
     Raises:
-        InvalidArgumentError: An argument is out of range, or the datasets disagree.
-        MissingExtraError: MXNet is not usable here.
+        InvalidArgumentError: An argument is out of range or of the wrong type (``ctx``
+            included), or the datasets disagree.
+        MissingExtraError: MXNet is not usable here, or ``ctx`` names a GPU and this MXNet
+            build has no GPU support.
     """
 
     def __init__(
@@ -212,9 +214,7 @@ class GluonTrainer:
         self._params = structural_params(model)
         first = next(iter(self._params.values()))
         self.ctx: list[Any] = (
-            list(ctx)
-            if isinstance(ctx, list | tuple)
-            else ([ctx] if ctx is not None else list(first.list_ctx()))
+            check_contexts(ctx, "GluonTrainer") if ctx is not None else list(first.list_ctx())
         )
         self._grad_req = {name: p.grad_req for name, p in self._params.items()}
         head = (
