@@ -284,11 +284,17 @@ def test_replacing_a_model_keeps_the_users_files(tmp_path: Path) -> None:
     (target / "extra").mkdir()
     (target / "extra" / "eval.csv").write_text("a,b")
     (target / "gallery.npz").write_bytes(b"stale")  # a model file the new copy does not write
+    # the user's own files that merely look like model files are kept too
+    kept = ["gallery.md", "model-fp32-backup.onnx", "notes.safetensors", "gallery.refs/a.jpg"]
+    (target / "gallery.refs").mkdir()
+    for name in kept:
+        (target / name).write_text(name)
     write_model_dir(target, _writer("v2"))
     assert _version(target) == "v2"
     assert (target / "README.txt").read_text() == "my notes"
     assert (target / "extra" / "eval.csv").read_text() == "a,b"
     assert not (target / "gallery.npz").exists()
+    assert all((target / name).read_text() == name for name in kept)
     assert _siblings(target) == ["model"]
 
 

@@ -328,9 +328,9 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
     """Create or replace ``directory`` atomically with what ``writer`` puts in a fresh folder.
 
     ``writer(tmp)`` fills a new hidden sibling folder. Files and folders of the previous
-    ``directory`` that are not model files (not ``config.json``, a file its ``files`` names,
-    or an ``.onnx``, ``.safetensors`` or ``gallery.*`` file) and that the writer did not
-    write, such as a README the user keeps beside the model, are copied into it. Only then is
+    ``directory`` that are not its model files (``config.json``, the files its ``files``
+    names, ``gallery.json`` and ``gallery.npz``) and that the writer did not write, such as a
+    README, notes or a backup the user keeps beside the model, are copied into it. Only then is
     the new folder swapped into place: the previous ``directory`` (if any) is renamed to a
     hidden backup, the new folder is renamed to ``directory`` and the backup is deleted. An
     exception at any step leaves the previous ``directory`` intact (a failed second rename is
@@ -394,17 +394,16 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
 def _carry_user_files(old: Path, new: Path) -> set[str]:
     """Copy the entries of ``old`` that are not model files and that ``new`` lacks; return
     their names."""
-    owned = {CONFIG_NAME}
+    owned = {CONFIG_NAME, "gallery.json", "gallery.npz"}
     try:
         files = json.loads((old / CONFIG_NAME).read_text(encoding="utf-8")).get("files", {})
         owned |= {str(name) for name in files.values()} if isinstance(files, dict) else set()
     except (OSError, ValueError, AttributeError):
-        pass  # no readable config: the suffix rule below still applies
+        pass  # no readable config: only the fixed names above are the model's
     carried: set[str] = set()
     for entry in old.iterdir():
         name = entry.name
-        model_file = name.endswith((".onnx", ".safetensors")) or name.startswith("gallery.")
-        if name in owned or model_file or os.path.lexists(new / name):
+        if name in owned or os.path.lexists(new / name):
             continue
         if entry.is_symlink():
             os.symlink(os.readlink(entry), new / name)
