@@ -507,6 +507,13 @@ def test_gallery_files_validated_on_load(gallery_model_dir: Path) -> None:
     Gallery.empty(7).add("acme", np.ones((1, 7))).save(gallery_model_dir)
     with pytest.raises(ModelFormatError, match="7-wide"):
         LogoClassifier.from_pretrained(gallery_model_dir)
+    # a brand renamed by hand to a trained class would answer as that class, twice in top_k
+    clf.add_brand("acme", _images(2, seed=1), save=True)
+    doc = json.loads((gallery_model_dir / "gallery.json").read_text())
+    doc["brands"][0]["name"] = "A"
+    (gallery_model_dir / "gallery.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFormatError, match="has the name of the trained class 'a'"):
+        LogoClassifier.from_pretrained(gallery_model_dir)
 
 
 @pytest.mark.torch

@@ -197,6 +197,32 @@ def test_predict_logits_checks_shape(clf: LogoClassifier) -> None:
     assert out.shape == (5, 4)
 
 
+def test_run_time_model_failures_are_model_format_errors(model_dir: Path) -> None:
+    """ONNX Runtime failing on a batch, or NaN logits, used to escape untyped or as NaN scores."""
+    from logobrand.errors import ModelFormatError
+
+    class Broken:
+        def __init__(self, session: Any, mode: str) -> None:
+            self.session, self.mode = session, mode
+
+        def get_inputs(self) -> Any:
+            return self.session.get_inputs()
+
+        def run(self, names: Any, feeds: Any) -> Any:
+            if self.mode == "fail":
+                raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Reshape")
+            return [np.full((len(next(iter(feeds.values()))), 4), np.nan, np.float32)]
+
+    x = np.zeros((2, 3, SIZE, SIZE), np.float32)
+    for mode, message in (("fail", "ONNX Runtime failed on a batch of"), ("nan", "NaN")):
+        broken = LogoClassifier.from_pretrained(model_dir)
+        broken._session = Broken(broken._session, mode)
+        with pytest.raises(ModelFormatError, match=message):
+            broken.predict_logits(x)
+        with pytest.raises(ModelFormatError, match=message):
+            broken.predict(photo("red"))
+
+
 # -- predict_batch --------------------------------------------------------------------------------
 
 

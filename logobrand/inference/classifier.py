@@ -36,6 +36,7 @@ from logobrand.inference.onnx import (
     ORT_ERRORS,
     create_session,
     quantize_int8,
+    run_session,
     usable_cpu_count,
 )
 from logobrand.inference.pipeline import run_pipeline
@@ -405,6 +406,7 @@ class LogoClassifier:
 
         Raises:
             InvalidArgumentError: ``batch`` has the wrong shape.
+            ModelFormatError: ONNX Runtime fails, or the logits are not finite.
 
         Example:
             >>> # clf.predict_logits(np.zeros((2, 3, 224, 224), np.float32)).shape  # (2, 33)
@@ -419,8 +421,8 @@ class LogoClassifier:
         if arr.shape[0] == 0:
             return np.zeros((0, len(self._config.labels)), dtype=np.float32)
         arr = np.ascontiguousarray(arr, dtype=np.float32)
-        out = self._session.run([self._output_name], {self._input_name: arr})[0]
-        return np.asarray(out, dtype=np.float32)
+        feeds = {self._input_name: arr}
+        return run_session(self._session, [self._output_name], feeds, self.directory)[0]
 
     def preprocess(
         self, image: ImageInput, *, fetch_policy: FetchPolicy | None = None

@@ -72,7 +72,7 @@ class ModelConfig:
         architecture: Registry name of the network (``logobrand.models.list_models()``).
         labels: Class labels in output index order; contains ``"no-logo"``.
         preprocessing: How to turn a photo into the network input.
-        temperature: Softmax temperature from calibration (> 0; 1.0 = uncalibrated).
+        temperature: Softmax temperature from calibration (0.001 to 1000; 1.0 = uncalibrated).
         threshold: Minimum brand probability for a brand to be reported, in ``[0, 1]``.
         target_precision: The logo precision the threshold was chosen for (informational).
         files: File names inside the directory: ``"onnx"`` (required) and ``"weights"``.
@@ -296,8 +296,8 @@ def _validate(cfg: ModelConfig) -> tuple[str, str] | None:
             return name, f"must be a number, got {value!r}"
         if not math.isfinite(value):
             return name, f"must be finite, got {value!r}"
-    if not cfg.temperature > 0:
-        return "temperature", f"must be > 0, got {cfg.temperature!r}"
+    if not 1e-3 <= cfg.temperature <= 1e3:
+        return "temperature", f"must be from 0.001 to 1000, got {cfg.temperature!r}"
     if not 0.0 <= cfg.threshold <= 1.0:
         return "threshold", f"must be in [0, 1], got {cfg.threshold!r}"
     if not 0.0 < cfg.target_precision <= 1.0:

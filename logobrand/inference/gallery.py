@@ -102,6 +102,7 @@ from logobrand._io import atomic_write_bytes, atomic_write_json
 from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.images import check_image_iterable
 from logobrand.inference.config import read_json_file
+from logobrand.inference.onnx import run_session
 from logobrand.inference.prediction import NO_LOGO, Prediction, make_prediction
 from logobrand.inference.text import TextIndex, text_key
 
@@ -1241,14 +1242,24 @@ def load_model_gallery(classifier: Any) -> Gallery | None:
 
     Raises:
         ModelFormatError: The gallery files are missing, corrupt, or do not fit the model
-            (another width, or a kind the model cannot embed).
+            (another width, a kind the model cannot embed, or a brand named like a trained
+            class).
     """
     name = gallery_file(classifier.config.files)
     if name is None:
         return None
-    return Gallery.load(
+    gallery = Gallery.load(
         classifier.directory, name, dim=lambda kind: require_embedding_dim(classifier, kind)
     )
+    trained = {label.casefold(): label for label in classifier.labels}
+    for brand in gallery.brands:
+        if brand.casefold() in trained:
+            raise ModelFormatError(
+                f"{Path(classifier.directory) / name}: gallery brand {brand!r} has the name of "
+                f"the trained class {trained[brand.casefold()]!r} (was the file edited by "
+                f"hand?); give it another name in {name}"
+            )
+    return gallery
 
 
 def forward_embeddings(
@@ -1275,7 +1286,7 @@ def forward_embeddings(
     arr = np.ascontiguousarray(batch, dtype=np.float32)
     if kind == PHOTO:
         wanted = ["logits", *names, EMBEDDING_OUTPUT]
-        outs = [np.asarray(o, dtype=np.float32) for o in session.run(wanted, {input_name: arr})]
+        outs = run_session(session, wanted, {input_name: arr}, classifier.directory)
         return outs[0], outs[-1], outs[1:-1]
     from logobrand.inference.boxes import head_boxes
 
@@ -1284,7 +1295,7 @@ def forward_embeddings(
         require_embedding_dim(classifier, BOX_CROPS)  # raises: says what to do
     head_inputs = [i.name for i in head.get_inputs()]
     wanted = ["logits", *names, *(n for n in head_inputs if n not in names)]
-    outs = [np.asarray(o, dtype=np.float32) for o in session.run(wanted, {input_name: arr})]
+    outs = run_session(session, wanted, {input_name: arr}, classifier.directory)
     by_name = dict(zip(wanted, outs, strict=True))
     scores, ltrb = head.run(None, {n: by_name[n] for n in head_inputs})
     maps = np.concatenate([scores, ltrb], axis=1).astype(np.float32)
@@ -1293,7 +1304,7 @@ def forward_embeddings(
         found = [b[:4] for b in head_boxes(m, (1, 1), threshold=1e-6, max_boxes=CROP_BOXES)]
         boxes.append(found + found[:1] * (CROP_BOXES - len(found)))
     crops = crop_boxes(arr, boxes)
-    crop_maps = session.run([CROP_FEATURES], {input_name: crops})[0]
+    crop_maps = run_session(session, [CROP_FEATURES], {input_name: crops}, classifier.directory)[0]
     return outs[0], gem_pool(crop_maps), outs[1 : 1 + len(names)]
 
 
@@ -1306,8 +1317,9 @@ def run_with_gallery(
         session = classifier.session
         wanted = ["logits", *names]
         arr = np.ascontiguousarray(batch, dtype=np.float32)
-        outs = session.run(wanted, {session.get_inputs()[0].name: arr})
-        return np.asarray(outs[0], dtype=np.float32), [np.asarray(o, np.float32) for o in outs[1:]]
+        feeds = {session.get_inputs()[0].name: arr}
+        outs = run_session(session, wanted, feeds, classifier.directory)
+        return outs[0], outs[1:]
     logits, emb, others = forward_embeddings(classifier, batch, gallery.kind, names)
     rows = [logits, gallery.similarities(emb)]
     if gallery.reads_text:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -46,6 +47,41 @@ ORT_ERRORS: tuple[type[BaseException], ...] = _ort_errors()
 
 MAX_THREADS = 256
 """The most ONNX Runtime threads a session may be given (more only exhaust the machine)."""
+
+
+def run_session(
+    session: Any, outputs: list[str], feeds: dict[str, np.ndarray], model: object
+) -> list[np.ndarray]:
+    """``session.run`` with typed errors: float32 outputs, the first one checked to be finite.
+
+    Args:
+        session: An ``onnxruntime.InferenceSession``.
+        outputs: The output names to compute.
+        feeds: Input name -> array.
+        model: What to name in messages (the model directory or file).
+
+    Raises:
+        ModelFormatError: ONNX Runtime fails on the batch, or the first output holds NaN or
+            infinite values (a damaged model file or preprocessing in ``config.json``).
+    """
+    try:
+        results = session.run(outputs, feeds)
+    except ORT_ERRORS as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(
+            f"{model}: ONNX Runtime failed on a batch of {len(next(iter(feeds.values())))} "
+            f"({first}); the model file is damaged or was exported with fixed shapes: "
+            "re-export it with `logobrand export`"
+        ) from exc
+    arrays = [np.asarray(r, dtype=np.float32) for r in results]
+    if arrays and not np.isfinite(arrays[0]).all():
+        raise ModelFormatError(
+            f"{model}: the model computed NaN or infinite {outputs[0]}; check the "
+            "preprocessing mean/std and temperature in its config.json, or re-export the model"
+        )
+    return arrays
+
+
 """What ``onnxruntime`` raises for bad models or inputs (its exceptions are not typed)."""
 
 
@@ -225,4 +261,11 @@ def quantize_int8(
     return dst
 
 
-__all__ = ["MAX_THREADS", "ORT_ERRORS", "create_session", "quantize_int8", "usable_cpu_count"]
+__all__ = [
+    "MAX_THREADS",
+    "ORT_ERRORS",
+    "create_session",
+    "quantize_int8",
+    "run_session",
+    "usable_cpu_count",
+]

@@ -12,6 +12,7 @@ the first call to :func:`list_models`, :func:`get_model_spec` or :func:`create_m
 from __future__ import annotations
 
 import importlib
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,17 +74,19 @@ class Preprocessing:
         """Build from :meth:`to_dict` output; raises ``KeyError``/``ValueError`` when invalid."""
         mean = tuple(float(v) for v in data["mean"])
         std = tuple(float(v) for v in data["std"])
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError("mean and std need 3 values each, std > 0")
-        size = int(data["input_size"])
-        if size < 8:
-            raise ValueError(f"input_size {size} is too small")
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError("mean and std need 3 values each")
+        if not all(math.isfinite(v) and abs(v) <= 1e3 for v in mean) or not all(
+            math.isfinite(v) and 1e-6 <= v <= 1e3 for v in std
+        ):
+            raise ValueError(f"mean {mean} and std {std} must be finite (std >= 1e-6)")
+        size = _side(data["input_size"], "input_size")
         resize = str(data.get("resize", "squash"))
         if resize != "squash":
             raise ValueError(f"unknown resize policy {resize!r}")
         canonical = data.get("canonical_size")
-        if canonical is not None and int(canonical) < 8:
-            raise ValueError(f"canonical_size {canonical} is too small")
+        if canonical is not None:
+            canonical = _side(canonical, "canonical_size")
         return cls(
             size,
             (mean[0], mean[1], mean[2]),
@@ -91,6 +94,13 @@ class Preprocessing:
             resize,
             None if canonical is None else int(canonical),
         )
+
+
+def _side(value: Any, name: str) -> int:
+    """A side length of ``config.json`` preprocessing: an integer in [8, 4096]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 4096:
+        raise ValueError(f"{name} must be an integer from 8 to 4096, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
