@@ -30,6 +30,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -80,6 +81,8 @@ def parse_hex_color(text: str) -> tuple[int, int, int]:
         >>> parse_hex_color("#DB0A40")
         (219, 10, 64)
     """
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"colour must be a hex string like 'E60000', got {text!r}")
     value = text.strip().lstrip("#")
     if not re.fullmatch(r"[0-9a-fA-F]{6}", value):
         raise InvalidArgumentError(f"colour {text!r} is not a 6-digit hex colour like 'E60000'")
@@ -122,18 +125,42 @@ def find_simple_icon(root: str | os.PathLike[str], brand: str) -> SimpleIcon | N
     return None
 
 
+MAX_RENDER_SIZE = 4096
+"""The largest ``size`` :func:`render_svg` and :func:`compose_references` accept."""
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_ROOT = re.compile(r"<(?:[\w.-]+:)?svg\b")
+
+
 def render_svg(
     svg: str | os.PathLike[str] | bytes, size: int, color: tuple[int, int, int]
 ) -> np.ndarray:
-    """Render an SVG filled with ``color`` to an RGBA ``(S, S', 4)`` uint8 array.
+    """Render an SVG in ``color`` to an RGBA ``(H, W, 4)`` uint8 array.
 
-    The longer side of the drawing is ``size`` pixels. Single-colour icons (simple-icons) have
-    no fill of their own, so the colour is set on the root element.
+    The longer side of the drawing is ``size`` pixels. ``color`` becomes the default fill and
+    ``currentColor`` of the root element, so single-colour icons (simple-icons, which have no
+    fill of their own) come out in it; parts with their own colours keep them. Nothing outside
+    the SVG is read: cairosvg loads no external images or files here.
 
     Raises:
         MissingExtraError: cairosvg (the ``art`` extra) is not installed.
-        ImageDecodeError: The SVG cannot be rendered.
+        InvalidArgumentError: ``size`` is not an integer from 1 to :data:`MAX_RENDER_SIZE`, or
+            ``color`` is not three integers from 0 to 255.
+        ImageDecodeError: The SVG cannot be rendered, or draws nothing visible.
     """
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RENDER_SIZE:
+        raise InvalidArgumentError(
+            f"size must be an integer from 1 to {MAX_RENDER_SIZE}, got {size!r}"
+        )
+    if (
+        not isinstance(color, (tuple, list))
+        or len(color) != 3
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)
+    ):
+        raise InvalidArgumentError(
+            f"color must be three integers from 0 to 255, e.g. (230, 0, 0), got {color!r}; "
+            "parse_hex_color('E60000') gives one"
+        )
     try:
         import cairosvg
     except (ImportError, OSError) as exc:  # OSError: the cairo system library is missing
@@ -149,11 +176,33 @@ def render_svg(
             ) from exc
     if not data.strip():
         raise ImageDecodeError(f"SVG {_describe(svg)} is empty; pass an .svg file with a drawing")
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    text = data.decode("utf-16" if utf16 else "utf-8", errors="replace")
+    visible = _COMMENT.sub(lambda m: " " * len(m.group()), text)  # same offsets, no comments
+    root = _ROOT.search(visible)
+    if root is None:
+        raise ImageDecodeError(f"SVG {_describe(svg)} has no <svg> element; is it an SVG file?")
+    tag = visible[root.start() : visible.find(">", root.start())]
     hex_color = "#{:02x}{:02x}{:02x}".format(*color)
-    text = data.decode("utf-8", errors="replace")
-    text = re.sub(r"<svg\b", f'<svg fill="{hex_color}"', text, count=1)
+    extra = "" if re.search(r"\sfill\s*=", tag) else f' fill="{hex_color}"'
+    extra += "" if re.search(r"\scolor\s*=", tag) else f' color="{hex_color}"'
+    source = (text[: root.end()] + extra + text[root.end() :]).encode("utf-8")
+    if utf16:  # the XML declaration may still say UTF-16
+        source = re.sub(rb"^<\?xml[^>]*\?>", b"", source.lstrip())
+    rgba = _render(cairosvg, source, svg, output_width=size)
+    if rgba.shape[0] > rgba.shape[1]:  # portrait: the height is the longer side
+        rgba = _render(cairosvg, source, svg, output_height=size)
+    if not rgba[..., 3].any():
+        raise ImageDecodeError(
+            f"SVG {_describe(svg)} draws nothing visible (empty, transparent, or only external "
+            "images, which are not loaded); pass the logo's own drawing"
+        )
+    return rgba
+
+
+def _render(cairosvg: Any, source: bytes, svg: object, **size: int) -> np.ndarray:
     try:
-        png = cairosvg.svg2png(bytestring=text.encode("utf-8"), output_width=size)
+        png = cairosvg.svg2png(bytestring=source, **size)
     except Exception as exc:  # cairosvg raises many unrelated types for bad SVGs
         raise ImageDecodeError(f"cannot render SVG {_describe(svg)}: {exc}") from exc
     buffer = np.frombuffer(png, dtype=np.uint8)
@@ -166,7 +215,7 @@ def render_svg(
     return rgba
 
 
-def _describe(svg: str | os.PathLike[str] | bytes) -> str:
+def _describe(svg: object) -> str:
     return f"<{len(svg)} bytes>" if isinstance(svg, bytes) else str(svg)
 
 
@@ -176,7 +225,7 @@ def _background(
     if backgrounds and rng.random() < photo_share:
         photo = backgrounds[int(rng.integers(len(backgrounds)))]
         h, w = photo.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.5, 1.0))
+        side = max(1, int(min(h, w) * rng.uniform(0.5, 1.0)))
         y = int(rng.integers(0, h - side + 1))
         x = int(rng.integers(0, w - side + 1))
         crop = photo[y : y + side, x : x + side]
@@ -222,12 +271,15 @@ def compose_references(
         ``n`` RGB uint8 arrays ``(size, size, 3)``.
 
     Raises:
-        InvalidArgumentError: No logos, a logo that is not RGBA, or ``n``/``size`` < 1.
+        InvalidArgumentError: No logos, a logo that is not a non-empty RGBA array, a
+            background that is not a uint8 image array (grey and RGBA ones are turned into
+            RGB), ``n`` < 1, ``size`` outside 8 to :data:`MAX_RENDER_SIZE`, or a negative
+            ``seed``.
     """
     if not logos:
         raise InvalidArgumentError("compose_references needs at least one RGBA logo render")
     for logo in logos:
-        if logo.ndim != 3 or logo.shape[2] != 4 or logo.dtype != np.uint8:
+        if logo.ndim != 3 or logo.shape[2] != 4 or logo.dtype != np.uint8 or 0 in logo.shape:
             raise InvalidArgumentError(
                 f"logos must be RGBA uint8 arrays (H, W, 4), got {logo.dtype} {logo.shape}"
             )
@@ -236,8 +288,26 @@ def compose_references(
             f"photo_share must be in [0, 1] and scale a range within (0, 1], got "
             f"{photo_share} and {scale}"
         )
-    if n < 1 or size < 8:
-        raise InvalidArgumentError(f"n must be >= 1 and size >= 8, got n={n}, size={size}")
+    counts = {"n": n, "size": size, "seed": seed}
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgumentError(f"{name} must be an integer >= 0, got {value!r}")
+    if n < 1 or not 8 <= size <= MAX_RENDER_SIZE:
+        raise InvalidArgumentError(
+            f"n must be >= 1 and size from 8 to {MAX_RENDER_SIZE}, got n={n}, size={size}"
+        )
+    pictures = []
+    for i, photo in enumerate(backgrounds):
+        arr = np.asarray(photo) if isinstance(photo, np.ndarray) else None
+        if arr is None or arr.dtype != np.uint8 or arr.ndim not in (2, 3) or min(arr.shape[:2]) < 1:
+            raise InvalidArgumentError(
+                f"backgrounds[{i}] must be a uint8 image array (H, W) or (H, W, 3|4), got "
+                f"{type(photo).__name__}; decode paths first with logobrand.images.load_image"
+            )
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        pictures.append(np.ascontiguousarray(arr[..., :3]))
+    backgrounds = pictures
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
     for _ in range(n):
@@ -299,6 +369,7 @@ def render_references(
 
 __all__ = [
     "DEFAULT_SIZE",
+    "MAX_RENDER_SIZE",
     "PHOTO_SHARE",
     "SCALE",
     "SimpleIcon",

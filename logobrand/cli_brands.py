@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,10 +88,17 @@ def _write(clf: LogoClassifier, args: argparse.Namespace) -> Path:
 
 
 def _artwork_images(args: argparse.Namespace, size: int) -> list[Any]:
-    from logobrand.artwork import parse_hex_color, render_references
+    from logobrand.artwork import PHOTO_SHARE, parse_hex_color, render_references
     from logobrand.images import load_image
 
     backgrounds = [load_image(p, draft_size=size) for p in _image_paths(args.backgrounds or [])]
+    share = PHOTO_SHARE if args.photo_share is None else args.photo_share
+    if backgrounds and share == 0:
+        print(
+            f"note: --photo-share is {share:g}, so the {len(backgrounds)} --backgrounds photos "
+            "are not used (solid colours measured better; see docs/fewshot)",
+            file=sys.stderr,
+        )
     color = parse_hex_color(args.color) if args.color else (0, 0, 0)
     return render_references(
         args.artwork,
@@ -99,7 +107,7 @@ def _artwork_images(args: argparse.Namespace, size: int) -> list[Any]:
         n=args.renders,
         size=size,
         seed=args.seed,
-        photo_share=args.photo_share if backgrounds else 0.0,
+        photo_share=share if backgrounds else 0.0,
     )
 
 
@@ -244,8 +252,8 @@ def add_brands_parser(sub: Any) -> None:
     q.add_argument(
         "--photo-share",
         type=_unit_float,
-        default=0.3,
-        help="share of renders on --backgrounds photos, the rest on solid colours [0.3]",
+        help="share of renders on --backgrounds photos, the rest on solid colours [0: the "
+        "library's PHOTO_SHARE, which measured best]",
     )
     q.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the renders [0]")
     q.add_argument(

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
 from logobrand.inference.gallery import (
     BOX_CROPS,
     CROP_BOXES,
@@ -622,6 +622,20 @@ def test_compose_references_is_deterministic() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     with pytest.raises(InvalidArgumentError, match="RGBA"):
         compose_references([logo[..., :3]])
+    # tiny, grey and RGBA backgrounds work; paths and bad counts are typed errors
+    odd = [np.zeros((1, 1, 3), np.uint8), np.zeros((9, 9), np.uint8), np.zeros((9, 9, 4), np.uint8)]
+    assert len(compose_references([logo], odd, n=6, size=16, photo_share=1.0)) == 6
+    bad: list[dict[str, Any]] = [
+        {"backgrounds": ["photo.jpg"]},
+        {"n": 2.5},
+        {"seed": -1},
+        {"size": 10**6},
+    ]
+    for kwargs in bad:
+        with pytest.raises(InvalidArgumentError):
+            compose_references([logo], **kwargs)
+    with pytest.raises(InvalidArgumentError, match="RGBA"):
+        compose_references([np.zeros((0, 0, 4), np.uint8)])
 
 
 def test_render_svg_when_cairosvg_is_installed() -> None:
@@ -641,6 +655,23 @@ def test_render_svg_when_cairosvg_is_installed() -> None:
     )
     full = render_svg(opaque, 24, (0, 0, 255))  # cairo writes RGB without alpha for these
     assert full.shape == (24, 24, 4) and full[12, 12].tolist() == [0, 0, 255, 255]
+    # a root that sets its own fill, or a comment holding "<svg", used to break the colouring
+    for svg_text in (
+        '<svg viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg" fill="currentColor">'
+        '<path d="M2 2h20v20H2z"/></svg>',
+        '<!-- <svg --><svg viewBox="0 0 24 24" xmlns="http://www.w3.org/2000/svg">'
+        '<path d="M2 2h20v20H2z"/></svg>',
+    ):
+        assert render_svg(svg_text.encode(), 48, (255, 0, 0))[24, 24].tolist() == [255, 0, 0, 255]
+    head = b'xmlns="http://www.w3.org/2000/svg"'
+    tall = b'<svg viewBox="0 0 10 40" ' + head + b'><rect width="10" height="40"/></svg>'
+    assert render_svg(tall, 48, (0, 0, 0)).shape[:2] == (48, 12)  # the longer side is size
+    nothing = b'<svg viewBox="0 0 24 24" ' + head + b' fill="none"><path d="M2 2h2v2H2z"/></svg>'
+    with pytest.raises(ImageDecodeError, match="draws nothing visible"):
+        render_svg(nothing, 48, (0, 0, 0))
+    for size, colour in ((0, (0, 0, 0)), (48, (300, 0, 0)), (48, "red")):
+        with pytest.raises(InvalidArgumentError):
+            render_svg(svg, size, colour)  # type: ignore[arg-type]
 
 
 def test_cli_default_target_fpr_matches_the_library() -> None:
@@ -659,7 +690,9 @@ def test_cli_default_target_fpr_matches_the_library() -> None:
 
 
 @pytest.mark.torch
-def test_cli_brands_add_from_artwork(gallery_model_dir: Path, tmp_path: Path) -> None:
+def test_cli_brands_add_from_artwork(
+    gallery_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("cairosvg")
     from logobrand.cli import main
     from logobrand.inference import LogoClassifier
@@ -672,6 +705,14 @@ def test_cli_brands_add_from_artwork(gallery_model_dir: Path, tmp_path: Path) ->
     assert main([*args, "--renders", "4", "--model", str(gallery_model_dir)]) == 0
     gallery = LogoClassifier.from_pretrained(gallery_model_dir).gallery
     assert gallery is not None and gallery.counts == (4,)
+    # --backgrounds without --photo-share: the library's default share (0), said out loud
+    from PIL import Image
+
+    background = tmp_path / "bg.png"
+    Image.fromarray(_images(1, seed=4)[0]).save(background)
+    more = ["--renders", "2", "--replace", "--backgrounds", str(background)]
+    assert main([*args, *more, "--model", str(gallery_model_dir)]) == 0
+    assert "the 1 --backgrounds photos are not used" in capsys.readouterr().err
 
 
 @pytest.mark.torch
