@@ -99,7 +99,8 @@ def find_simple_icon(root: str | os.PathLike[str], brand: str) -> SimpleIcon | N
         The icon, or ``None`` when the collection has no such brand.
 
     Raises:
-        InvalidArgumentError: ``root`` lacks ``simple-icons.json``.
+        InvalidArgumentError: ``root`` lacks ``simple-icons.json``, or it is not a JSON list
+            of icons. Entries that are not icons (no ``slug``) are passed over.
     """
     folder = Path(root)
     index = folder / "simple-icons.json"
@@ -107,20 +108,35 @@ def find_simple_icon(root: str | os.PathLike[str], brand: str) -> SimpleIcon | N
         raise InvalidArgumentError(
             f"{index} not found; pass the simple-icons folder (with simple-icons.json and icons/)"
         )
-    entries = json.loads(index.read_text(encoding="utf-8"))
+    try:
+        entries = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{index} is not a readable UTF-8 JSON file ({exc}); restore it from simple-icons"
+        ) from exc
     if isinstance(entries, dict):
         entries = entries.get("icons", [])
+    if not isinstance(entries, list):
+        raise InvalidArgumentError(f"{index} holds no list of icons; restore it from simple-icons")
     wanted = _key(brand)
     for entry in entries:
-        names = [entry.get("slug", ""), entry.get("title", "")]
-        aliases = entry.get("aliases") or {}
-        names += aliases.get("aka", []) if isinstance(aliases, dict) else []
+        if not isinstance(entry, dict) or not isinstance(entry.get("slug"), str):
+            continue  # not an icon entry
+        slug = entry["slug"]
+        names = [slug, entry.get("title", "")]
+        aliases = entry.get("aliases")
+        aka = aliases.get("aka", []) if isinstance(aliases, dict) else []
+        names += aka if isinstance(aka, list) else []
         if wanted and any(_key(str(n)) == wanted for n in names):
-            svg = folder / "icons" / f"{entry['slug']}.svg"
-            if not svg.is_file():
-                return None
+            svg = folder / "icons" / f"{slug}.svg"
+            if Path(slug).name != slug or not svg.is_file():
+                continue  # no file, or a slug such as "../x" that points outside icons/
+            hex_color = entry.get("hex", "000000")
             return SimpleIcon(
-                entry["title"], entry["slug"], svg, parse_hex_color(entry.get("hex", "000000"))
+                str(entry.get("title", slug)),
+                slug,
+                svg,
+                parse_hex_color(hex_color if isinstance(hex_color, str) else "000000"),
             )
     return None
 

@@ -222,6 +222,14 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
             ),
             "counts add up",
         ),
+        (
+            lambda f: np.savez(f / GALLERY_ARRAYS, references=np.full((3, 8), "x")),
+            "holds <U1 values, not numbers",
+        ),
+        (
+            lambda f: np.savez(f / GALLERY_ARRAYS, references=np.zeros((3, 8), np.complex64)),
+            "not numbers",
+        ),
     ],
 )
 def test_corrupt_gallery_files_raise_model_format_error(
@@ -636,6 +644,29 @@ def test_compose_references_is_deterministic() -> None:
             compose_references([logo], **kwargs)
     with pytest.raises(InvalidArgumentError, match="RGBA"):
         compose_references([np.zeros((0, 0, 4), np.uint8)])
+
+
+def test_find_simple_icon_reads_damaged_indexes_safely(tmp_path: Path) -> None:
+    from logobrand.artwork import find_simple_icon
+
+    (tmp_path / "icons").mkdir()
+    (tmp_path / "icons" / "acme.svg").write_text("<svg/>")
+    index = tmp_path / "simple-icons.json"
+    for text in ("{", '"icons"', "\udcff"):
+        index.write_text(text, encoding="utf-8", errors="surrogateescape")
+        with pytest.raises(InvalidArgumentError, match="simple-icons.json"):
+            find_simple_icon(tmp_path, "acme")
+    entries = [
+        7,
+        {"title": "no slug"},
+        {"slug": "../acme", "title": "Evil"},
+        {"slug": "acme", "title": "Acme", "hex": "E60000", "aliases": {"aka": "abc"}},
+    ]
+    index.write_text(json.dumps(entries))
+    assert find_simple_icon(tmp_path, "evil") is None  # a slug outside icons/
+    assert find_simple_icon(tmp_path, "b") is None  # a string alias is not a list of names
+    icon = find_simple_icon(tmp_path, "ACME")
+    assert icon is not None and icon.color == (230, 0, 0)
 
 
 def test_render_svg_when_cairosvg_is_installed() -> None:

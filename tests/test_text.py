@@ -40,6 +40,15 @@ def test_accents_are_dropped_and_other_scripts_have_no_key() -> None:
         Gallery.empty(2).add("jp", np.ones((1, 2)), texts=["日本"])
 
 
+def test_bad_text_arguments_are_typed_errors() -> None:
+    with pytest.raises(InvalidArgumentError, match="for each brand, a list of texts"):
+        TextIndex(["yahoo"])  # type: ignore[list-item]  # would match "y a h o o"
+    with pytest.raises(InvalidArgumentError, match="for each brand, a list of texts"):
+        TextIndex([[None]])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match="two strings"):
+        line_matches(None, "yahoo")  # type: ignore[arg-type]
+
+
 def test_one_edit_away_only_for_keys_of_six_or_more() -> None:
     assert line_matches("VODAFONC", "vodafone")  # substitution
     assert line_matches("the vodafne shop", "vodafone")  # deletion
@@ -225,3 +234,5 @@ def test_text_reader_reads_a_printed_word() -> None:
     assert lines[1] == []
     with pytest.raises(InvalidArgumentError, match="uint8 RGB"):
         TextReader(threads=1).read(np.zeros((1, 8, 8), np.uint8))
+    with pytest.raises(InvalidArgumentError, match="uint8 RGB"):
+        TextReader(threads=1).read(np.zeros((1, 0, 0, 3), np.uint8))  # was a ZeroDivisionError

@@ -1168,7 +1168,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {key: np.asarray(npz[key]) for key in npz.files}
+            arrays = {key: np.asarray(npz[key]) for key in npz.files}
     except FileNotFoundError as exc:
         raise ModelFormatError(
             f"{path} is missing; gallery.json refers to it: restore it or add the brands again"
@@ -1178,6 +1178,13 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
             f"{path} is not a readable numpy .npz archive ({type(exc).__name__}: {exc}); "
             "restore it or add the brands again"
         ) from exc
+    for key, value in arrays.items():
+        if value.dtype.kind not in "fiu":  # strings, booleans, complex numbers, objects
+            raise ModelFormatError(
+                f"{path}: array {key!r} holds {value.dtype} values, not numbers; restore the "
+                "file or add the brands again"
+            )
+    return arrays
 
 
 def gallery_file(files: Mapping[str, str]) -> str | None:

@@ -82,6 +82,10 @@ def line_matches(line: str, key: str) -> bool:
         >>> line_matches("Welcome to YAHOO!", "yahoo"), line_matches("abnbcd", "nbc")
         (True, False)
     """
+    if not isinstance(line, str) or not isinstance(key, str):
+        raise InvalidArgumentError(
+            f"line_matches needs two strings, got {type(line).__name__} and {type(key).__name__}"
+        )
     if not key:
         return False
     if len(key) <= SHORT_KEY:
@@ -121,6 +125,14 @@ class TextIndex:
     """
 
     def __init__(self, brand_texts: Sequence[Sequence[str]]) -> None:
+        if isinstance(brand_texts, str) or any(
+            isinstance(texts, str) or not all(isinstance(t, str) for t in texts)
+            for texts in brand_texts
+        ):
+            raise InvalidArgumentError(
+                "brand_texts must hold, for each brand, a list of texts, e.g. [['yahoo'], []]; "
+                f"got {brand_texts!r}"[:300]
+            )
         self._brands = len(brand_texts)
         self._words: dict[str, set[int]] = {}
         self._keys: dict[str, set[int]] = {}
@@ -226,7 +238,7 @@ class TextReader:
             For each image, its ``(text, confidence)`` lines (empty when none).
         """
         arr = np.asarray(images)
-        if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or 0 in arr.shape[1:3]:
             raise InvalidArgumentError(
                 f"TextReader.read needs (N, H, W, 3) uint8 RGB images, got {arr.dtype} {arr.shape}"
             )
