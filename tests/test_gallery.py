@@ -654,7 +654,7 @@ def test_find_simple_icon_reads_damaged_indexes_safely(tmp_path: Path) -> None:
     index = tmp_path / "simple-icons.json"
     for text in ("{", '"icons"', "\udcff"):
         index.write_text(text, encoding="utf-8", errors="surrogateescape")
-        with pytest.raises(InvalidArgumentError, match="simple-icons.json"):
+        with pytest.raises(InvalidArgumentError, match=r"simple-icons\.json"):
             find_simple_icon(tmp_path, "acme")
     entries = [
         7,
