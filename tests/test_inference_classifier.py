@@ -44,25 +44,32 @@ def make_onnx(
     size: int = SIZE,
     batch: int | str = "N",
     gain: float = 3.0,
+    rank3: bool = False,
 ) -> None:
-    """GlobalAveragePool -> Flatten -> Gemm: logits[c] = gain * channel_mean[c - 1]."""
+    """GlobalAveragePool -> Flatten -> Gemm: logits[c] = gain * channel_mean[c - 1]
+    (``rank3``: then an Unsqueeze to ``(N, 1, classes)``)."""
     weight = np.zeros((classes, 3), dtype=np.float32)
     for c in range(1, min(classes, 4)):
         weight[c, c - 1] = gain
     nodes = [
         helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-        helper.make_node("Gemm", ["flat", "W", "B"], ["logits"], transB=1),
+        helper.make_node("Gemm", ["flat", "W", "B"], ["gemm" if rank3 else "logits"], transB=1),
     ]
+    initializer = [
+        helper.make_tensor("W", TensorProto.FLOAT, weight.shape, weight.flatten().tolist()),
+        helper.make_tensor("B", TensorProto.FLOAT, [classes], [0.0] * classes),
+    ]
+    if rank3:
+        nodes.append(helper.make_node("Unsqueeze", ["gemm", "axes"], ["logits"]))
+        initializer.append(helper.make_tensor("axes", TensorProto.INT64, [1], [1]))
+    shape = [batch, 1, classes] if rank3 else [batch, classes]
     graph = helper.make_graph(
         nodes,
         "tiny",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, size, size])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
-        initializer=[
-            helper.make_tensor("W", TensorProto.FLOAT, weight.shape, weight.flatten().tolist()),
-            helper.make_tensor("B", TensorProto.FLOAT, [classes], [0.0] * classes),
-        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shape)],
+        initializer=initializer,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -322,6 +329,7 @@ def test_interrupted_save_is_named_in_the_error(tmp_path: Path) -> None:
         ({"classes": 5}, "width 5"),
         ({"size": 16}, "input_size=32"),
         ({"batch": 1}, "fixed batch size"),
+        ({"rank3": True}, "has 3 dimensions"),
     ],
 )
 def test_model_must_fit_config(tmp_path: Path, onnx_kwargs: dict[str, Any], fragment: str) -> None:

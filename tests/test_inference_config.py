@@ -101,6 +101,8 @@ def test_integers_accepted_as_numbers() -> None:
         (lambda d: d["preprocessing"].update(std=[1e-300, 1, 1]), ["std >= 1e-6"]),
         (lambda d: d["preprocessing"].update(input_size="320"), ["integer from 8 to 4096"]),
         (lambda d: d["preprocessing"].update(canonical_size=20000), ["canonical_size"]),
+        (lambda d: d["preprocessing"].update(input_sise=320), ["unknown key", "input_sise"]),
+        (lambda d: d.update(format_version=1.0), ["format_version 1.0"]),
         (lambda d: d.update(files={"weights": "w.safetensors"}), ["'files'", "onnx"]),
         (lambda d: d.update(files={"onnx": "../evil.onnx"}), ["'files'", "plain file name"]),
         (lambda d: d.update(files=["model.onnx"]), ["'files'"]),
@@ -302,6 +304,16 @@ def test_replacing_a_model_keeps_the_users_files(tmp_path: Path) -> None:
     assert not (target / "gallery.npz").exists()
     assert all((target / name).read_text() == name for name in kept)
     assert _siblings(target) == ["model"]
+
+
+def test_replacing_a_model_through_a_link_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "models" / "v"
+    write_model_dir(real, _writer("v1"))
+    link = tmp_path / "current"
+    link.symlink_to(real, target_is_directory=True)
+    assert write_model_dir(link, _writer("v2")) == link
+    assert link.is_symlink() and _version(link) == "v2" and _version(real) == "v2"
+    assert _siblings(real) == ["v"]
 
 
 def test_unwritable_destination_is_an_output_error(tmp_path: Path) -> None:

@@ -824,6 +824,11 @@ def _check_session(session: ort.InferenceSession, config: ModelConfig, path: Pat
         )
     outputs = session.get_outputs()
     out = next((o for o in outputs if o.name == "logits"), outputs[0])
+    if out.shape is not None and len(out.shape) != 2:
+        raise ModelFormatError(
+            f"{path}: output {out.name!r} has {len(out.shape)} dimensions {out.shape}; logobrand "
+            "needs (batch, classes) logits: re-export the model"
+        )
     width = out.shape[-1] if out.shape else None
     if not isinstance(width, int):
         x = np.zeros((1, 3, size, size), dtype=np.float32)

@@ -165,7 +165,7 @@ class ModelConfig:
                 "a model directory's config.json is written by save_model_dir"
             )
         version = data.get("format_version")
-        if "format_version" in data and (isinstance(version, bool) or version != FORMAT_VERSION):
+        if "format_version" in data and (type(version) is not int or version != FORMAT_VERSION):
             raise ModelFormatError(
                 f"{source}: unsupported format_version {version!r} (this logobrand reads "
                 f"version {FORMAT_VERSION}); upgrade logobrand or re-export the model"
@@ -344,7 +344,8 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
         writer: Called with the temporary folder; must write every file of the new directory.
 
     Returns:
-        The directory path.
+        The directory path, as given (a link to a folder stays a link: the folder it points
+        to is replaced).
 
     Raises:
         InvalidArgumentError: ``directory`` exists and is a file or an unrelated folder.
@@ -357,7 +358,9 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
         >>> write_model_dir(root / "m", lambda tmp: (tmp / "config.json").write_text("{}")).name
         'm'
     """
-    target = Path(directory)
+    given = Path(directory)
+    # a link to a folder: replace the folder it points to, and keep the link
+    target = given.resolve() if given.is_symlink() and given.is_dir() else given
     if target.exists() or target.is_symlink():
         if not target.is_dir() or target.is_symlink():
             raise InvalidArgumentError(
@@ -388,7 +391,7 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
         if isinstance(exc, OSError) and not isinstance(exc, LogoBrandError):
             raise output_error(target, exc) from exc
         raise
-    return target
+    return given
 
 
 def _carry_user_files(old: Path, new: Path) -> set[str]:

@@ -72,6 +72,9 @@ class Preprocessing:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
         """Build from :meth:`to_dict` output; raises ``KeyError``/``ValueError`` when invalid."""
+        unknown = sorted(set(data) - {"input_size", "mean", "std", "resize", "canonical_size"})
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} (a typo?)")
         mean = tuple(float(v) for v in data["mean"])
         std = tuple(float(v) for v in data["std"])
         if len(mean) != 3 or len(std) != 3:
