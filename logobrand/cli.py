@@ -1387,7 +1387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-missing",
         action="store_true",
         help="with --flickrlogos32: leave out listed photos that are absent (a partial "
-        "download) instead of stopping; each is reported",
+        "download) instead of stopping; they are reported (at most 10 notes per split)",
     )
     src.add_argument(
         "--tutorial-recipe",
@@ -1502,7 +1502,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-missing",
         action="store_true",
         help="with --flickrlogos32: leave out listed photos that are absent (a partial "
-        "download) instead of stopping; each is reported",
+        "download) instead of stopping; they are reported (at most 10 notes per split)",
     )
     p.add_argument(
         "--split", choices=["train", "val", "test"], default="test", help="with --flickrlogos32"

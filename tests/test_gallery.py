@@ -736,13 +736,15 @@ def test_cli_brands_add_from_artwork(
     assert main([*args, "--renders", "4", "--model", str(gallery_model_dir)]) == 0
     gallery = LogoClassifier.from_pretrained(gallery_model_dir).gallery
     assert gallery is not None and gallery.counts == (4,)
-    # --backgrounds without --photo-share: the library's default share (0), said out loud
+    # --backgrounds with --photo-share 0 are said to be unused
     from PIL import Image
 
     background = tmp_path / "bg.png"
     Image.fromarray(_images(1, seed=4)[0]).save(background)
     more = ["--renders", "2", "--replace", "--backgrounds", str(background)]
     assert main([*args, *more, "--model", str(gallery_model_dir)]) == 0
+    assert "not used" not in capsys.readouterr().err
+    assert main([*args, *more, "--photo-share", "0", "--model", str(gallery_model_dir)]) == 0
     assert "the 1 --backgrounds photos are not used" in capsys.readouterr().err
 
 

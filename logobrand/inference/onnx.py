@@ -44,6 +44,7 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
 
 
 ORT_ERRORS: tuple[type[BaseException], ...] = _ort_errors()
+"""What ``onnxruntime`` raises for bad models or inputs (its exceptions are not typed)."""
 
 MAX_THREADS = 256
 """The most ONNX Runtime threads a session may be given (more only exhaust the machine)."""
@@ -80,9 +81,6 @@ def run_session(
             "preprocessing mean/std and temperature in its config.json, or re-export the model"
         )
     return arrays
-
-
-"""What ``onnxruntime`` raises for bad models or inputs (its exceptions are not typed)."""
 
 
 def usable_cpu_count() -> int:

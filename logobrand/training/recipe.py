@@ -506,9 +506,9 @@ class SharedDataSplits:
         test: Held-out part of the same sources (the in-domain benchmark).
         cross: Photos from collections never used for training: the 14 FlickrLogos-27 brands
             shared with FlickrLogos-32, its no-logo photos, and the BSDS500 no-logo photos.
-        problems: What was skipped while reading the sources (unreadable or misplaced files,
-            empty class folders, missing annotated photos, photos dropped as duplicates of
-            training photos), one message each.
+        problems: What was skipped while reading the sources (files that are not images,
+            broken links, misplaced photos, empty class folders, missing annotated photos,
+            photos dropped as duplicates of training photos), one message each.
     """
 
     train: FileDataset
