@@ -58,18 +58,8 @@ class ImageFolderDataset(FileDataset):
         suffixes = _suffixes(extensions)
         if not self.root.is_dir():
             raise DatasetLayoutError(f"image folder root {self.root} is not a folder")
-        folders: list[Path] = []
-        loose: list[Path] = []
-        broken: list[Path] = []
-        for path in sorted(self.root.iterdir()):
-            if not _visible(path):
-                continue
-            if path.is_dir():
-                folders.append(path)
-            elif _is_broken_link(path):
-                broken.append(path)
-            elif path.is_file() and path.suffix.lower() in suffixes:
-                loose.append(path)
+        # the root's sub-folders are the classes; other files there are not read
+        loose, _, folders, broken = _list_images(self.root, suffixes)
         if not folders:
             found = f" (it holds {_count(loose, 'image file', 'image files')} directly)"
             found = found if loose else ""
