@@ -550,6 +550,11 @@ def _as_scores(brand_score: Sequence[float] | np.ndarray) -> np.ndarray:
             "brand_score must be a list of numbers, one per image, got a "
             f"{type(brand_score).__name__}{f' of shape {scores.shape}' if scores.size else ''}"
         )
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        raise InvalidArgumentError(
+            f"brand_score must be finite numbers, got {scores[bad[0]]} at index {bad[0]}"
+        )
     return scores
 
 
@@ -561,15 +566,13 @@ def _brand_inputs(
     true_list = _as_list(y_true, "y_true", "labels (one per image)")
     pred_list = _as_list(brand_pred, "brand_pred", "brand candidates (one per image)")
     scores = _as_scores(brand_score)
-    if not (len(true_list) == len(pred_list) == len(scores)) or scores.ndim != 1:
+    if not len(true_list) == len(pred_list) == len(scores):
         raise InvalidArgumentError(
             f"y_true ({len(true_list)}), brand_pred ({len(pred_list)}) and brand_score "
             f"(shape {scores.shape}) must have one entry per image"
         )
     if len(scores) == 0:
         raise InvalidArgumentError("threshold selection needs at least one image, got none")
-    if not np.isfinite(scores).all():
-        raise InvalidArgumentError("brand_score must be finite numbers")
     return (
         _normalise_labels(true_list, "y_true"),
         _normalise_labels(pred_list, "brand_pred"),
@@ -737,11 +740,6 @@ def apply_threshold(
     if len(scores) != len(brand_pred):
         raise InvalidArgumentError(
             f"brand_pred has {len(brand_pred)} entries but brand_score has {len(scores)}"
-        )
-    bad = np.flatnonzero(~np.isfinite(scores))
-    if bad.size:
-        raise InvalidArgumentError(
-            f"brand_score must be finite numbers, got {scores[bad[0]]} at index {bad[0]}"
         )
     if math.isnan(limit):
         raise InvalidArgumentError("threshold must be a number, got NaN")
