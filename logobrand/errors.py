@@ -18,6 +18,8 @@ can catch one type. Messages name the offending input and say what to do about i
 
 from __future__ import annotations
 
+import numbers
+
 
 class LogoBrandError(Exception):
     """Base class of every error raised by logobrand."""
@@ -66,6 +68,14 @@ def output_error(path: object, exc: OSError) -> OutputError:
     )
 
 
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` as an ``int``, or raise :class:`InvalidArgumentError` naming ``name``
+    unless it is an integer (Python or numpy, not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def missing_extra(package: str, extra: str) -> MissingExtraError:
     """Build the error raised when an optional dependency is absent.
 
@@ -94,6 +104,7 @@ __all__ = [
     "MissingExtraError",
     "ModelFormatError",
     "OutputError",
+    "check_int",
     "missing_extra",
     "output_error",
 ]

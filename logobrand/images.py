@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from logobrand.errors import ImageDecodeError, ImageTooLargeError, InvalidArgumentError
+from logobrand.errors import ImageDecodeError, ImageTooLargeError, InvalidArgumentError, check_int
 
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
@@ -197,11 +197,11 @@ def load_image(
         ImageTooLargeError: The image exceeds ``max_pixels`` (or Pillow's own limit).
         FetchError: A URL input could not be fetched (see
             :func:`logobrand.images_fetch.fetch_url`).
-        InvalidArgumentError: ``max_pixels`` or ``draft_size`` is not a positive integer.
+        InvalidArgumentError: ``max_pixels`` or ``draft_size`` is not an integer >= 1.
     """
-    _check_positive_int("max_pixels", max_pixels)
+    check_int("max_pixels", max_pixels, 1)
     if draft_size is not None:
-        _check_positive_int("draft_size", draft_size)
+        check_int("draft_size", draft_size, 1)
     name = describe_source(source)
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source, name, max_pixels)
@@ -243,11 +243,6 @@ def check_image_iterable(images: object, what: str = "images") -> None:
             f"{what} must be an iterable of images (paths, URLs, bytes, arrays or PIL "
             f"images), got {type(images).__name__}"
         )
-
-
-def _check_positive_int(what: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InvalidArgumentError(f"{what} must be a positive integer, got {value!r}")
 
 
 def _read_source(source: str | os.PathLike[str], name: str, policy: FetchPolicy | None) -> bytes:

@@ -23,20 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from logobrand.errors import InvalidArgumentError
+from logobrand.errors import InvalidArgumentError, check_int
 
 NO_LOGO = "no-logo"
 """The label of photos without a logo (same string as ``logobrand.data.NO_LOGO``)."""
 
 LabelLike = str | None
 """A brand name, or ``None`` / ``"no-logo"`` for no logo."""
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as an ``int``; raise unless it is an integer (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _as_list(values: object, name: str, what: str) -> list[Any]:
@@ -197,7 +190,7 @@ class RecognitionReport:
             ups          1.000   0.500  0.667        2          1
             no-logo      0.500   1.000  0.667        1          2
         """
-        digits = _check_int(digits, "digits", 0)
+        digits = check_int("digits", digits, 0)
         fmt = f"{{:.{digits}f}}"
         lines = [
             f"images {self.n_images}, logo images {self.n_logo_images}, predicted as a logo "
@@ -451,7 +444,7 @@ def reliability_bins(
         >>> [(b.count, b.accuracy, round(b.confidence, 3)) for b in bins]
         [(1, 0.0, 0.1), (2, 0.5, 0.925)]
     """
-    n_bins = _check_int(n_bins, "n_bins", 1)
+    n_bins = check_int("n_bins", n_bins, 1)
     conf, hits = _confidences_and_correct(confidences, correct)
     which = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
     counts = np.bincount(which, minlength=n_bins)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from logobrand._io import atomic_write_bytes
-from logobrand.errors import InvalidArgumentError, missing_extra
-from logobrand.metrics import NO_LOGO, RecognitionReport, _as_list, _check_int
+from logobrand.errors import InvalidArgumentError, check_int, missing_extra
+from logobrand.metrics import NO_LOGO, RecognitionReport, _as_list
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import denormalize, to_rgb
 
@@ -95,7 +95,7 @@ def plot_confusion_matrix(
         >>> fig.axes[0].get_xlabel()
         'predicted'
     """
-    annotate_max = _check_int(annotate_max, "plot_confusion_matrix: annotate_max", 0)
+    annotate_max = check_int("plot_confusion_matrix: annotate_max", annotate_max, 0)
     given = None if labels is None else _as_list(labels, "plot_confusion_matrix: labels", "names")
     if isinstance(report_or_matrix, RecognitionReport):
         matrix = np.asarray(report_or_matrix.confusion, dtype=np.float64)
@@ -212,7 +212,7 @@ def show_images(
         >>> len(fig.axes)
         4
     """
-    ncols = _check_int(ncols, "show_images: ncols", 1)
+    ncols = check_int("show_images: ncols", ncols, 1)
     shown = _as_display_images(images, pre)
     captions = None if labels is None else _as_list(labels, "show_images: labels", "captions")
     if captions is not None and len(captions) != len(shown):

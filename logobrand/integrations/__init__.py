@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError, check_int
 from logobrand.images import describe_source
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy, fetch_url
 from logobrand.inference.classifier import BUNDLED_MODELS, DEFAULT_BATCH_SIZE, LogoClassifier
@@ -113,12 +113,12 @@ class PredictSettings:
             raise InvalidArgumentError(f"input_col must be a column name, got {self.input_col!r}")
         if self.model is not None and not isinstance(self.model, str):
             raise InvalidArgumentError(f"model must be a path string or None, got {self.model!r}")
-        _check_int("top_k", self.top_k, minimum=0)
-        _check_int("batch_size", self.batch_size, minimum=1)
+        check_int("top_k", self.top_k, 0)
+        check_int("batch_size", self.batch_size, 1)
         for name in ("threads", "workers"):
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, minimum=1)
+                check_int(name, value, 1)
                 if value > MAX_THREADS:
                     raise InvalidArgumentError(f"{name} must be at most {MAX_THREADS}, got {value}")
         if not isinstance(self.fetch_policy, FetchPolicy):
@@ -144,11 +144,6 @@ class PredictSettings:
     def decode_workers(self, threads: int) -> int:
         """Decoding threads for a worker whose model runs on ``threads`` threads."""
         return self.workers if self.workers is not None else max(1, threads - 1)
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def model_argument(model: str | os.PathLike[str] | None) -> str | None:
