@@ -55,6 +55,7 @@ from logobrand.inference.boxes import (
     DEFAULT_BOX_THRESHOLD,
     DEFAULT_HEAD_THRESHOLD,
     DEFAULT_INTERPOLATION,
+    DEFAULT_VOTE_IOU,
     box_iou,
     cam_boxes,
     corloc,
@@ -75,6 +76,7 @@ SHARED_BRANDS = [
 CANDIDATE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
 CANDIDATE_INTERPOLATIONS = ("linear", "cubic")
 CANDIDATE_HEAD_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+CANDIDATE_VOTE_IOUS = (None, 0.3, 0.4, 0.5, 0.6, 0.7)
 SIZE_BINS = ((0.0, 0.03), (0.03, 0.1), (0.1, 0.3), (0.3, 1.01))
 """Bins of the share of the photo covered by its largest ground-truth box (CorLoc by size)."""
 Box4 = tuple[float, float, float, float]
@@ -152,7 +154,9 @@ def method_boxes(
         return [(((1 - rw) * w / 2, (1 - rh) * h / 2, (1 + rw) * w / 2, (1 + rh) * h / 2), prob)]
     if method == "head":
         assert photo.maps is not None
-        found_head = head_boxes(photo.maps, (w, h), threshold=params["head_threshold"])
+        found_head = head_boxes(
+            photo.maps, (w, h), threshold=params["head_threshold"], vote_iou=params["vote_iou"]
+        )
         return [((x1, y1, x2, y2), prob * strength) for x1, y1, x2, y2, strength in found_head]
     boxes = make_boxes(
         photo.cells,
@@ -338,10 +342,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         zp = {"threshold": chosen, "interpolation": interp, "refine": zoom_refiner(clf, t, interp)}
         zoom_choice.append((score_method("zoom", val, labels, zp)["corloc_true_brand"], t))
     _, zoom_t = max(zoom_choice)
+    vote_choice = []
     head_choice = []
-    if clf.box_head is not None:  # the threshold only adds or drops weaker boxes: mAP decides
+    vote = DEFAULT_VOTE_IOU
+    if clf.box_head is not None:
+        # box voting moves the boxes: CorLoc decides (then mAP), at the default threshold
+        for v in CANDIDATE_VOTE_IOUS:
+            vp = {"head_threshold": DEFAULT_HEAD_THRESHOLD, "vote_iou": v}
+            s = score_method("head", val, labels, vp)
+            vote_choice.append((s["corloc_true_brand"], s["map50"], v))
+        vote = max(vote_choice, key=lambda c: (c[0], c[1]))[2]
+        # the threshold only adds or drops weaker boxes: mAP decides
         for t in CANDIDATE_HEAD_THRESHOLDS:
-            s = score_method("head", val, labels, {"head_threshold": t})
+            s = score_method("head", val, labels, {"head_threshold": t, "vote_iou": vote})
             head_choice.append((s["map50"], s["corloc_true_brand"], t))
     head_t = DEFAULT_HEAD_THRESHOLD
     if head_choice:  # the highest threshold (fewest boxes) within 0.005 of the best mAP
@@ -354,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interpolation": interp,
         "mean_size": mean_size,
         "head_threshold": head_t,
+        "vote_iou": vote,
     }
     cam_row = f"CAM boxes ({interp}, threshold {chosen:g})"
     zoom_row = f"CAM + zoomed 2nd pass on the top box (threshold {zoom_t:g})"
@@ -365,11 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "zoom", test, labels, {**params, "refine": zoom_refiner(clf, zoom_t, interp)}
         ),
     }
-    head_row = f"box head (threshold {head_t:g})"
+    head_row = f"box head (threshold {head_t:g}, voting IoU {vote})"
     if clf.box_head is not None:
+        rows["box head without box voting"] = score_method(
+            "head", test, labels, {**params, "vote_iou": None}
+        )
         rows[head_row] = score_method("head", test, labels, params)
         api_row, api_method = head_row, "head"
-        is_default = head_t == DEFAULT_HEAD_THRESHOLD
+        is_default = head_t == DEFAULT_HEAD_THRESHOLD and vote == DEFAULT_VOTE_IOU
     else:
         api_row, api_method = cam_row, "cam"
         is_default = chosen == DEFAULT_BOX_THRESHOLD and interp == DEFAULT_INTERPOLATION
@@ -398,6 +415,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{t:g}: {_fmt(c)}" for c, t in zoom_choice)
         + f" -> {zoom_t:g}"
     )
+    if vote_choice:
+        print(
+            "  box head, CorLoc / mAP@0.5 per box-voting IoU: "
+            + ", ".join(f"{v}: {_fmt(c)} / {_fmt(m)}" for c, m, v in vote_choice)
+            + f" -> {vote}"
+        )
     if head_choice:
         print(
             "  box head, mAP@0.5 / CorLoc per threshold: "
@@ -465,6 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "chosen": {"threshold": chosen, "interpolation": interp},
                 "validation_corloc": best_corloc,
                 "zoom_choice": [{"threshold": t, "corloc_true_brand": c} for c, t in zoom_choice],
+                "vote_choice": [
+                    {"vote_iou": v, "corloc_true_brand": c, "map50": m} for c, m, v in vote_choice
+                ],
                 "head_choice": [
                     {"threshold": t, "map50": m, "corloc_true_brand": c} for m, c, t in head_choice
                 ],

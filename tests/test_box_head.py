@@ -85,9 +85,29 @@ def test_head_boxes_suppresses_overlaps_and_weak_boxes() -> None:
     assert head_boxes(maps, (100, 100), max_boxes=0) == []
 
 
+def test_box_voting_averages_the_strong_overlapping_proposals() -> None:
+    maps = np.zeros((5, 4, 4), np.float32)
+    maps[1:] = 0.25  # boxes 50 px wide around the cell centres, clipped to the photo
+    maps[0, 1, 1], maps[0, 1, 2], maps[0, 3, 3] = 0.6, 0.25, 0.2
+    plain = head_boxes(maps, (100, 100), threshold=0.1, vote_iou=None)
+    assert [b[:4] for b in plain[:2]] == [(12.5, 12.5, 62.5, 62.5), (37.5, 12.5, 87.5, 62.5)]
+    # (1, 2) overlaps (1, 1) by IoU 1/3 but scores under half of it: no vote
+    assert head_boxes(maps, (100, 100), threshold=0.1, vote_iou=0.3)[0] == plain[0]
+    maps[0, 1, 2] = 0.4  # now it votes, with weight 0.4 against 0.6
+    voted = head_boxes(maps, (100, 100), threshold=0.1, vote_iou=0.3)
+    assert voted[0][:4] == pytest.approx(
+        (0.6 * 12.5 + 0.4 * 37.5, 12.5, 0.6 * 62.5 + 0.4 * 87.5, 62.5)
+    )
+    assert voted[0][4] == pytest.approx(0.6)  # the score stays the kept box's own
+    assert head_boxes(maps, (100, 100), threshold=0.1, vote_iou=0.4)[0] == plain[0]  # IoU 1/3
+
+
 @pytest.mark.parametrize(
     ("maps", "kwargs"),
     [
+        (np.zeros((5, 3, 3)), {"vote_iou": 1.0}),
+        (np.zeros((5, 3, 3)), {"vote_iou": -0.1}),
+        (np.zeros((5, 3, 3)), {"vote_iou": "0.3"}),
         (np.zeros((4, 3, 3)), {}),
         (np.full((5, 3, 3), np.nan), {}),
         (np.zeros((5, 3, 3)), {"threshold": 0.0}),

@@ -60,9 +60,18 @@ DEFAULT_BOX_THRESHOLD = 0.4
 Chosen on FlickrLogos-27 subsets 1-3 (``benchmarks/localization.py --choose``); see
 ``docs/boxes.rst``."""
 
-DEFAULT_HEAD_THRESHOLD = 0.2
+DEFAULT_HEAD_THRESHOLD = 0.4
 """Lowest score of a box head's boxes after the first (:func:`head_boxes`); chosen on held-out
 FlickrLogos-27 photos (``benchmarks/localization.py``, ``docs/boxes.rst``)."""
+
+DEFAULT_VOTE_IOU = 0.3
+"""Box voting of :func:`head_boxes`: a kept box becomes the score-weighted mean of the proposals
+that overlap it by more than this IoU (and score at least :data:`VOTE_MIN_SHARE` of it); chosen
+on held-out FlickrLogos-27 photos (``benchmarks/localization.py``, ``docs/boxes.rst``)."""
+
+VOTE_MIN_SHARE = 0.5
+"""A proposal votes for a kept box only if its score is at least this share of the box's: weak
+cells around a small logo must not drag its box out (``docs/boxes.rst``)."""
 
 DEFAULT_INTERPOLATION = "cubic"
 """How the map is upsampled: ``"cubic"`` (``cv2.INTER_CUBIC``) or ``"linear"``; chosen with the
@@ -249,13 +258,17 @@ def head_boxes(
     threshold: float = DEFAULT_HEAD_THRESHOLD,
     max_boxes: int = DEFAULT_MAX_BOXES,
     overlap: float = 0.5,
+    vote_iou: float | None = DEFAULT_VOTE_IOU,
 ) -> list[tuple[float, float, float, float, float]]:
     """Turn a box head's output for one photo into boxes in pixels of the photo.
 
     Every cell proposes the box its distances describe, scored by its ``box_scores`` value;
     proposals overlapping a stronger one by more than ``overlap`` (IoU) are dropped
     (non-maximum suppression), and those scoring below ``threshold`` too, except the
-    strongest, which is always kept.
+    strongest, which is always kept. With ``vote_iou``, each kept box is then replaced by the
+    mean of the proposals that overlap it by more than ``vote_iou`` and score at least
+    :data:`VOTE_MIN_SHARE` of its score, weighted by their scores (box voting; its score stays
+    its own): neighbouring cells that each see part of a large logo agree on its extent.
 
     Args:
         maps: ``(5, h, w)``: the head's ``box_scores`` then its four ``box_ltrb`` maps
@@ -264,6 +277,8 @@ def head_boxes(
         threshold: Lowest score of a box after the first (``0 < threshold <= 1``).
         max_boxes: Keep at most this many boxes.
         overlap: IoU above which a weaker proposal is suppressed.
+        vote_iou: IoU above which a proposal votes for a kept box's corners (``0 <= vote_iou
+            < 1``), or ``None`` for the plain cell boxes.
 
     Returns:
         ``(x1, y1, x2, y2, score)`` tuples, strongest first (clipped to the photo).
@@ -282,6 +297,12 @@ def head_boxes(
     threshold = _check_threshold(threshold)
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 0:
         raise InvalidArgumentError(f"max_boxes must be an integer >= 0, got {max_boxes!r}")
+    if vote_iou is not None and (
+        isinstance(vote_iou, bool)
+        or not isinstance(vote_iou, (int, float))
+        or not 0.0 <= vote_iou < 1.0
+    ):
+        raise InvalidArgumentError(f"vote_iou must be in [0, 1) or None, got {vote_iou!r}")
     grid = np.asarray(maps, dtype=np.float32)
     if grid.ndim != 3 or grid.shape[0] != 5 or grid.size == 0:
         raise InvalidArgumentError(
@@ -297,23 +318,33 @@ def head_boxes(
     x2 = np.clip((cx + grid[3]).ravel(), 0.0, 1.0) * width
     y2 = np.clip((cy + grid[4]).ravel(), 0.0, 1.0) * height
     areas = (x2 - x1) * (y2 - y1)
+
+    def iou_with(i: int, others: np.ndarray) -> np.ndarray:
+        iw = np.clip(np.minimum(x2[others], x2[i]) - np.maximum(x1[others], x1[i]), 0, None)
+        ih = np.clip(np.minimum(y2[others], y2[i]) - np.maximum(y1[others], y1[i]), 0, None)
+        inter = iw * ih
+        return np.asarray(inter / (areas[others] + areas[i] - inter))
+
     kept: list[int] = []
     for i in np.argsort(-scores, kind="stable"):
         if len(kept) == max_boxes or (kept and scores[i] < threshold):
             break
         if areas[i] <= 0:
             continue
-        if kept:
-            k = np.array(kept)
-            iw = np.clip(np.minimum(x2[k], x2[i]) - np.maximum(x1[k], x1[i]), 0, None)
-            ih = np.clip(np.minimum(y2[k], y2[i]) - np.maximum(y1[k], y1[i]), 0, None)
-            inter = iw * ih
-            if (inter / (areas[k] + areas[i] - inter)).max() > overlap:
-                continue
+        if kept and iou_with(int(i), np.array(kept)).max() > overlap:
+            continue
         kept.append(int(i))
-    return [
-        (float(x1[i]), float(y1[i]), float(x2[i]), float(y2[i]), float(scores[i])) for i in kept
-    ]
+    corners = np.stack([x1, y1, x2, y2], axis=1)
+    out = []
+    for i in kept:
+        box = corners[i]
+        if vote_iou is not None:
+            proposals = np.flatnonzero((areas > 0) & (scores >= VOTE_MIN_SHARE * scores[i]))
+            voters = proposals[iou_with(i, proposals) > vote_iou]  # the box itself included
+            weights = np.maximum(scores[voters], 0.0) + 1e-12
+            box = (corners[voters] * weights[:, None]).sum(axis=0) / weights.sum()
+        out.append((float(box[0]), float(box[1]), float(box[2]), float(box[3]), float(scores[i])))
+    return out
 
 
 def _as_logo_boxes(

@@ -1308,7 +1308,8 @@ def forward_embeddings(
     maps = np.concatenate([scores, ltrb], axis=1).astype(np.float32)
     boxes = []
     for m in maps:
-        found = [b[:4] for b in head_boxes(m, (1, 1), threshold=1e-6, max_boxes=CROP_BOXES)]
+        boxed = head_boxes(m, (1, 1), threshold=1e-6, max_boxes=CROP_BOXES, vote_iou=None)
+        found = [b[:4] for b in boxed]
         boxes.append(found + found[:1] * (CROP_BOXES - len(found)))
     crops = crop_boxes(arr, boxes)
     crop_maps = run_session(session, [CROP_FEATURES], {input_name: crops}, classifier.directory)[0]
