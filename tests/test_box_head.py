@@ -230,6 +230,24 @@ def test_copies_keep_the_head(boxes_model: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.torch
+def test_a_new_head_warns_that_box_crop_references_are_stale(
+    boxes_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from logobrand.training.boxes import save_box_head, train_box_head
+
+    clf = LogoClassifier.from_pretrained(boxes_model, threads=1)
+    rng = np.random.default_rng(5)
+    clf.add_brand("acme", [patch_photo(rng)[0] for _ in range(2)])
+    assert clf.gallery is not None and clf.gallery.kind == "box_crops"
+    head = train_box_head(clf, [patch_photo(rng) for _ in range(8)], epochs=1, width=8)
+    with caplog.at_level("WARNING", logger="logobrand.training.boxes"):
+        out = save_box_head(clf, head, tmp_path / "new-head")
+    assert "cropped with the previous box head" in caplog.text and str(out) in caplog.text
+    copy = LogoClassifier.from_pretrained(out, threads=1)
+    assert copy.gallery is not None and copy.gallery.brands == ("acme",)  # nothing lost
+
+
+@pytest.mark.torch
 def test_training_needs_the_feature_outputs(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from logobrand.inference import save_model_dir

@@ -46,6 +46,7 @@ from logobrand.images import ImageInput, load_image
 from logobrand.inference.classifier import BOX_HEAD_FILE, BOX_HEAD_KEY
 from logobrand.inference.config import copy_model_files
 from logobrand.inference.export import quiet_torch_export
+from logobrand.inference.gallery import BOX_CROPS
 from logobrand.transforms import preprocess
 
 if TYPE_CHECKING:
@@ -446,6 +447,10 @@ def save_box_head(
     The copy is atomic (like ``save_pretrained``); ``config.json`` gets ``files["box_head"]``
     and ``training["box_head"]`` (``summary``, e.g. what the head was trained on).
 
+    A few-shot gallery is carried over. If it compares box crops, its references were cut out
+    with the previous head's boxes while photos will be cut with the new head's: a warning
+    says so (re-add the brands' images to the copy to match them with the new head).
+
     Returns:
         The directory path.
 
@@ -477,6 +482,17 @@ def save_box_head(
     config = dataclasses.replace(
         clf.config, training={**clf.config.training, "box_head": dict(summary or {})}
     )
+    gallery = getattr(clf, "gallery", None)
+    if gallery is not None and len(gallery) > 0 and gallery.kind == BOX_CROPS:
+        logger.warning(
+            "the few-shot gallery of %s (%d brand(s)) is copied to %s, but its references were "
+            "cropped with the previous box head; re-add the brands' images there (logobrand "
+            "brands add NAME IMAGES --model %s --replace) to match them with the new head",
+            clf.directory,
+            len(gallery),
+            directory,
+            directory,
+        )
     source = clf.directory
     model_files: dict[str, str] = cast(Any, clf)._model_files()
 
