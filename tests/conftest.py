@@ -136,8 +136,7 @@ def build_tiny_model() -> Callable[[Path, list[Path], tuple[str, ...]], Path]:
     return _build_tiny_model
 
 
-@pytest.fixture(scope="session")
-def tiny_embedding_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _tiny_embedding_model(directory: Path, seed: int) -> Path:
     torch = pytest.importorskip("torch")
     pytest.importorskip("safetensors")
     pytest.importorskip("onnx")
@@ -147,7 +146,7 @@ def tiny_embedding_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     class Tiny(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            torch.manual_seed(0)
+            torch.manual_seed(seed)
             self.conv = torch.nn.Conv2d(3, 16, 3, stride=2, padding=1)
             self.head = torch.nn.Linear(16, 3)
 
@@ -167,9 +166,19 @@ def tiny_embedding_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         preprocessing=Preprocessing(input_size=32),
         threshold=1.0,  # the classifier never reports a trained brand: the gallery decides
     )
-    directory = tmp_path_factory.mktemp("tiny") / "model"
     save_model_dir(Tiny().eval(), directory, config)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_embedding_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tiny_embedding_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture(scope="session")
+def other_embedding_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny embedding model's architecture with other weights (seed 1)."""
+    return _tiny_embedding_model(tmp_path_factory.mktemp("tiny-other") / "model", seed=1)
 
 
 @pytest.fixture

@@ -491,6 +491,45 @@ def test_add_remove_and_persist_round_trip(gallery_model_dir: Path, tmp_path: Pa
 
 
 @pytest.mark.torch
+def test_a_gallery_copied_to_another_model_is_refused(
+    gallery_model_dir: Path, other_embedding_model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from logobrand.inference import LogoClassifier
+    from logobrand.inference.gallery import GALLERY_ARRAYS, model_probe, probe_image
+
+    assert np.array_equal(probe_image(40), probe_image(40))  # fixed
+    clf = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
+    clf.add_brand("acme", _solid([(250, 20, 20), (230, 40, 30)]))
+    saved = clf.save_pretrained(tmp_path / "saved")
+    stored = np.load(saved / GALLERY_ARRAYS, allow_pickle=False)["model_probe"]
+    assert np.allclose(stored, model_probe(clf))
+    again = LogoClassifier.from_pretrained(saved, threads=1)  # same model: loads
+    assert again.gallery is not None and again.gallery.model_probe is not None
+    assert np.allclose(again.gallery.model_probe, stored)
+    other = tmp_path / "other"
+    shutil.copytree(other_embedding_model_dir, other)
+    for name in (GALLERY_JSON, GALLERY_ARRAYS):  # copied by hand into a same-width model
+        shutil.copyfile(saved / name, other / name)
+    config = json.loads((other / "config.json").read_text())
+    config["files"]["gallery"] = GALLERY_JSON
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="made with another model") as caught:
+        LogoClassifier.from_pretrained(other, threads=1)
+    assert str(other / GALLERY_JSON) in str(caught.value)
+
+
+def test_model_probe_must_be_a_finite_nonzero_vector() -> None:
+    g = Gallery.empty(4)
+    assert g.with_model_probe(np.ones(3)).model_probe is not None
+    assert g.with_model_probe(None).model_probe is None
+    for bad in (np.zeros(3), np.array([1.0, np.nan]), np.ones((2, 2)), np.ones(0)):
+        with pytest.raises(InvalidArgumentError, match="model_probe"):
+            g.with_model_probe(bad)
+
+
+@pytest.mark.torch
 def test_calibrated_gallery_reports_its_brand_and_rejects_others(gallery_model_dir: Path) -> None:
     from logobrand.inference import LogoClassifier
 

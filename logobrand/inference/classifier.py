@@ -29,7 +29,7 @@ from logobrand.inference.config import (
     leftover_backups,
     write_model_dir,
 )
-from logobrand.inference.gallery import GALLERY_JSON, GALLERY_KEY, Gallery
+from logobrand.inference.gallery import GALLERY_JSON, GALLERY_KEY, Gallery, model_probe
 from logobrand.inference.gallery import decide as gallery_decide
 from logobrand.inference.onnx import (
     MAX_THREADS,
@@ -245,6 +245,7 @@ class LogoClassifier:
         gallery = self._gallery
         if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
             files = {**files, GALLERY_KEY: GALLERY_JSON}  # few-shot brands (see add_brand)
+            gallery = gallery.with_model_probe(model_probe(self))  # which model made it
         head_file = self._config.files.get(BOX_HEAD_KEY)
         copy_head = BOX_HEAD_KEY not in files and head_file is not None
         if copy_head:

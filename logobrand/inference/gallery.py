@@ -429,6 +429,7 @@ class Gallery:
         target_fpr: float = DEFAULT_TARGET_FPR,
         kind: str = PHOTO,
         texts: Sequence[Sequence[str]] = (),
+        model_probe: np.ndarray | None = None,
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise InvalidArgumentError(f"dim must be an integer >= 1, got {dim!r}")
@@ -454,6 +455,7 @@ class Gallery:
             )
         self._texts = tuple(tuple(t) for t in texts) or tuple(() for _ in self._brands)
         self._text_index: TextIndex | None = None
+        self._model_probe = None if model_probe is None else _check_probe(model_probe)
         problem = self._problem()
         if problem is not None:
             raise InvalidArgumentError(f"Gallery: {problem}")
@@ -479,6 +481,7 @@ class Gallery:
             "target_fpr": self._target_fpr,
             "kind": self._kind,
             "texts": self._texts,
+            "model_probe": self._model_probe,
         }
         fields.update(changes)
         gallery = Gallery(self._dim, **fields)
@@ -822,7 +825,21 @@ class Gallery:
             target_fpr=target_fpr,
             kind=self._kind,
             texts=self._texts,
+            model_probe=self._model_probe,
         )._recalibrated()
+
+    @property
+    def model_probe(self) -> np.ndarray | None:
+        """The ``"embedding"`` output of :func:`probe_image` by the model the gallery was saved
+        with (``(D,)`` float32), or ``None``: see :func:`check_model_probe`."""
+        return None if self._model_probe is None else self._model_probe.copy()
+
+    def with_model_probe(self, probe: np.ndarray | None) -> Gallery:
+        """Return a copy that records ``probe`` (see :attr:`model_probe`)."""
+        gallery = Gallery.__new__(Gallery)
+        gallery.__dict__.update(self.__dict__)
+        gallery._model_probe = None if probe is None else _check_probe(probe)
+        return gallery
 
     def with_threshold(self, threshold: float) -> Gallery:
         """Return a copy with a fixed ``threshold`` (kept until the brands change)."""
@@ -891,6 +908,8 @@ class Gallery:
             arrays["projection"] = self._projection.astype(np.float32)
         if self._negatives is not None:
             arrays["negatives"] = self._negatives.astype(np.float16)
+        if self._model_probe is not None:
+            arrays["model_probe"] = self._model_probe
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
@@ -1011,6 +1030,7 @@ class Gallery:
                 target_fpr=numbers["calibration.target_fpr"],
                 kind=kind,
                 texts=[b.get("texts", []) for b in brands],
+                model_probe=arrays.get("model_probe"),
             )
         except InvalidArgumentError as exc:
             raise bad(str(exc).removeprefix("Gallery: ")) from exc
@@ -1124,6 +1144,15 @@ def _check_matrix(what: str, x: np.ndarray, dim: int) -> np.ndarray:
         raise InvalidArgumentError(f"{what} must have shape (N, {dim}), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise InvalidArgumentError(f"{what} contains NaN or infinite values")
+    return arr
+
+
+def _check_probe(probe: np.ndarray) -> np.ndarray:
+    arr = np.asarray(probe, dtype=np.float32)
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or not np.any(arr):
+        raise InvalidArgumentError(
+            f"model_probe must be a finite, non-zero 1-D embedding, got shape {arr.shape}"
+        )
     return arr
 
 
@@ -1244,6 +1273,63 @@ def default_kind(classifier: Any) -> str:
     return PHOTO
 
 
+PROBE_MIN_SIMILARITY = 0.95
+"""Cosine similarity between the stored and the recomputed probe embedding below which a
+gallery is refused as made with another model. Measured: 1.0000 for a re-export of the same
+weights, 0.988-0.994 for int8 copies (``save_quantized``), 0.45 between two recipe models
+trained on different photos (``docs/fewshot.rst``)."""
+
+
+def probe_image(size: int = 320) -> np.ndarray:
+    """A fixed synthetic RGB image (smooth colour waves plus seeded noise) that identifies a
+    model by its embedding of it (:func:`model_probe`)."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    waves = np.stack([np.sin(6 * x + 2 * y), np.cos(5 * y - 3 * x), np.sin(4 * (x + y))], axis=-1)
+    noise = np.random.default_rng(0).normal(0.0, 20.0, waves.shape)
+    return np.asarray(np.clip(waves * 90 + 128 + noise, 0, 255), dtype=np.uint8)
+
+
+def model_probe(classifier: Any) -> np.ndarray | None:
+    """The model's ``"embedding"`` output for :func:`probe_image` (``None`` without that
+    output). It does not depend on the box head, so a new head keeps it."""
+    from logobrand.transforms import preprocess
+
+    if embedding_dim(classifier.session, PHOTO) is None:
+        return None
+    batch = preprocess(probe_image(), classifier.config.preprocessing)[None]
+    embedding = forward_embeddings(classifier, batch, PHOTO)[1]
+    return np.asarray(embedding[0], dtype=np.float32)
+
+
+def check_model_probe(classifier: Any, gallery: Gallery, path: Path) -> None:
+    """Refuse a gallery saved with another model (see :data:`PROBE_MIN_SIMILARITY`).
+
+    Galleries saved before probes existed, and models without an ``"embedding"`` output, are
+    not checked.
+
+    Raises:
+        ModelFormatError: The probe embeddings differ (the message names the file).
+    """
+    stored = gallery.model_probe
+    if stored is None:
+        return
+    now = model_probe(classifier)
+    if now is None:
+        return
+    if now.shape != stored.shape:
+        similarity = 0.0
+    else:
+        similarity = float(now @ stored / (np.linalg.norm(now) * np.linalg.norm(stored) + 1e-12))
+    if similarity < PROBE_MIN_SIMILARITY:
+        raise ModelFormatError(
+            f"{path} was made with another model than the one in {classifier.directory} (their "
+            f"embeddings of a fixed probe image agree to {similarity:.3f}, under "
+            f"{PROBE_MIN_SIMILARITY}): its references do not fit this model. Copy the gallery's "
+            "own model files with it, or delete the gallery (and its 'gallery' entry in "
+            "config.json's files) and add the brands again with this model"
+        )
+
+
 def load_model_gallery(classifier: Any) -> Gallery | None:
     """Load the gallery a model directory's ``config.json`` names, checked against the model.
 
@@ -1266,6 +1352,7 @@ def load_model_gallery(classifier: Any) -> Gallery | None:
                 f"the trained class {trained[brand.casefold()]!r} (was the file edited by "
                 f"hand?); give it another name in {name}"
             )
+    check_model_probe(classifier, gallery, Path(classifier.directory) / name)
     return gallery
 
 
@@ -1464,6 +1551,7 @@ __all__ = [
     "KIND_OUTPUTS",
     "MIN_WHITEN_PHOTOS",
     "PHOTO",
+    "PROBE_MIN_SIMILARITY",
     "WHITEN_DIMS",
     "WHITEN_SHRINK",
     "Gallery",
@@ -1471,6 +1559,7 @@ __all__ = [
     "add_brand",
     "brand_similarities",
     "check_brand_name",
+    "check_model_probe",
     "crop_boxes",
     "decide",
     "default_kind",
@@ -1482,7 +1571,9 @@ __all__ = [
     "gallery_of",
     "gem_pool",
     "load_model_gallery",
+    "model_probe",
     "normalize_rows",
+    "probe_image",
     "read_gallery_texts",
     "require_embedding_dim",
     "run_with_gallery",
