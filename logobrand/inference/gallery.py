@@ -85,6 +85,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import itertools
@@ -836,8 +837,7 @@ class Gallery:
 
     def with_model_probe(self, probe: np.ndarray | None) -> Gallery:
         """Return a copy that records ``probe`` (see :attr:`model_probe`)."""
-        gallery = Gallery.__new__(Gallery)
-        gallery.__dict__.update(self.__dict__)
+        gallery = copy.copy(self)
         gallery._model_probe = None if probe is None else _check_probe(probe)
         return gallery
 
@@ -853,8 +853,7 @@ class Gallery:
             threshold = min(threshold_for_fpr(best, self._target_fpr), 1.0)
         else:
             threshold = 1.0
-        gallery = Gallery.__new__(Gallery)
-        gallery.__dict__.update(self.__dict__)
+        gallery = copy.copy(self)
         gallery._threshold = threshold
         return gallery
 
@@ -1149,11 +1148,11 @@ def _check_matrix(what: str, x: np.ndarray, dim: int) -> np.ndarray:
 
 def _check_probe(probe: np.ndarray) -> np.ndarray:
     arr = np.asarray(probe, dtype=np.float32)
-    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or not np.any(arr):
+    if arr.ndim != 1 or not np.any(arr):
         raise InvalidArgumentError(
-            f"model_probe must be a finite, non-zero 1-D embedding, got shape {arr.shape}"
+            f"model_probe must be a non-zero 1-D embedding, got shape {arr.shape}"
         )
-    return arr
+    return _check_vector("model_probe", arr, arr.size)
 
 
 def _check_projection(projection: np.ndarray, dim: int) -> np.ndarray:

@@ -482,7 +482,7 @@ def save_box_head(
     config = dataclasses.replace(
         clf.config, training={**clf.config.training, "box_head": dict(summary or {})}
     )
-    gallery = getattr(clf, "gallery", None)
+    gallery = clf.gallery
     if gallery is not None and len(gallery) > 0 and gallery.kind == BOX_CROPS:
         logger.warning(
             "the few-shot gallery of %s (%d brand(s)) is copied to %s, but its references were "
