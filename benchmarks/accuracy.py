@@ -17,6 +17,18 @@ Rows:
 (b) a frozen EfficientNet-Lite0 with a linear probe on its average-pooled features.
 (c) the shipped recipe (:mod:`logobrand.training.recipe`), with its calibrated threshold.
 
+``--compare DIR...`` prints the table of the long recipe's issue instead, without training:
+one row per model directory, scored on the in-domain test part with the ``otherlogos`` test part
+among its negatives, the cross-dataset part, and the false-positive rate on other brands'
+photos (the ``otherlogos`` test part and FlickrLogos-27's 13 brands that are not ours):
+
+* ``top-1``: arg-max brand among the logo photos (no threshold);
+* ``R@P``: logo recall at logo precision 0.95 / 0.98 / 0.99, the threshold swept on the test
+  part itself (analysis only: it is an oracle);
+* ``cal P/R``: precision and recall at the model's own threshold, chosen on validation data;
+* ``FP other`` / ``FP fl27``: share of other brands' photos named as one of ours at that
+  threshold.
+
 (a) and (b) decide by arg-max (no threshold); (c) uses the threshold chosen on validation data
 for the target logo precision. The calibration error is measured on the top-1 probability.
 
@@ -25,6 +37,7 @@ Usage::
     python benchmarks/accuracy.py --data-root ../shared/data            # trains all three
     python benchmarks/accuracy.py --model logobrand/_default             # reuse a trained (c)
     python benchmarks/accuracy.py --model runs/recipe-nofl27 --rows c --int8  # + its int8 copy
+    python benchmarks/accuracy.py --compare logobrand/_default runs/finetune/model  # no training
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from logobrand.data import NO_LOGO, FileDataset
+from logobrand.data import NO_LOGO, FileDataset, Sample
 from logobrand.evaluation import evaluate
 from logobrand.inference import LogoClassifier
 from logobrand.metrics import expected_calibration_error, recognition_report
@@ -98,7 +111,9 @@ def tutorial_row(
     return rows[0], rows[1], seconds
 
 
-def _probabilities(clf: LogoClassifier, part: FileDataset) -> tuple[np.ndarray, list[str]]:
+def _probabilities(
+    clf: LogoClassifier, part: FileDataset, temperature: float = 1.0
+) -> tuple[np.ndarray, list[str]]:
     from logobrand.inference.prediction import softmax
 
     batch, truth, out = [], [], []
@@ -110,7 +125,7 @@ def _probabilities(clf: LogoClassifier, part: FileDataset) -> tuple[np.ndarray, 
             batch = []
     if batch:
         out.append(clf.predict_logits(np.stack(batch)))
-    return softmax(np.concatenate(out), 1.0), truth
+    return softmax(np.concatenate(out), temperature), truth
 
 
 def probe_row(splits: Any) -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -192,6 +207,110 @@ def int8_row(splits: Any, model_dir: Path, work: Path) -> tuple[dict[str, Any], 
     return evaluate(clf, splits.test).summary(), evaluate(clf, splits.cross).summary()
 
 
+def _brand_scores(
+    clf: LogoClassifier, paths: list[Path]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Arg-max brand (no-logo column left out) and its calibrated probability per photo."""
+    part = FileDataset([Sample(p, NO_LOGO) for p in paths], [NO_LOGO])
+    probs, _ = _probabilities(clf, part, clf.config.temperature)
+    labels = list(clf.labels)
+    brands = [i for i, name in enumerate(labels) if name != NO_LOGO]
+    best = np.asarray(brands)[probs[:, brands].argmax(1)]
+    return [labels[i] for i in best], probs[np.arange(len(probs)), best], probs
+
+
+def _recall_at(truth: list[str], names: list[str], scores: np.ndarray, target: float) -> float:
+    """Best logo recall over thresholds whose logo precision reaches ``target``."""
+    logos = sum(t != NO_LOGO for t in truth)
+    order = np.argsort(-scores, kind="stable")
+    hits = np.cumsum([names[i] == truth[i] for i in order])
+    said = np.arange(1, len(order) + 1)
+    ok = hits / said >= target
+    return float(hits[ok].max() / logos) if ok.any() and logos else 0.0
+
+
+def _at_threshold(
+    truth: list[str], names: list[str], scores: np.ndarray, threshold: float
+) -> tuple[float, float]:
+    said = scores >= threshold
+    hits = sum(1 for i in range(len(truth)) if said[i] and names[i] == truth[i])
+    logos = sum(t != NO_LOGO for t in truth)
+    return hits / max(1, int(said.sum())), hits / max(1, logos)
+
+
+def compare_rows(data_root: Path, models: list[Path]) -> list[dict[str, Any]]:
+    """The issue table: one row per model directory (see the module docstring)."""
+    from logobrand.data import FlickrLogos27Dataset
+    from logobrand.data.base import canonical_class_name
+    from logobrand.training.finetune import FLICKRLOGOS27_OTHERS, otherlogos_splits
+
+    splits = shared_data_splits(data_root)
+    _, _, other_test = otherlogos_splits(data_root / "otherlogos")
+    fl27 = FlickrLogos27Dataset(data_root / "flickrlogos27", name_map=canonical_class_name)
+    others = {canonical_class_name(n) for n in FLICKRLOGOS27_OTHERS}
+    fl27_other = [s.path for s in fl27.samples if s.label in others]
+    test = [*splits.test.samples, *other_test]
+    parts = {
+        "test": ([s.path for s in test], [s.label for s in test]),
+        "cross": ([s.path for s in splits.cross.samples], [s.label for s in splits.cross.samples]),
+    }
+    print(
+        f"data: test {len(test)} photos ({sum(s.label != NO_LOGO for s in test)} logo, "
+        f"{len(other_test)} otherlogos), cross {len(parts['cross'][0])}, "
+        f"FlickrLogos-27 other brands {len(fl27_other)}",
+        flush=True,
+    )
+    rows = []
+    for directory in models:
+        clf = LogoClassifier.from_pretrained(directory)
+        threshold = clf.config.threshold
+        config = json.loads((Path(clf.directory) / "config.json").read_text())
+        row: dict[str, Any] = {"model": str(directory), "threshold": threshold}
+        row["train_seconds"] = config.get("training", {}).get("train_seconds")
+        for part, (paths, truth) in parts.items():
+            names, scores, _ = _brand_scores(clf, paths)
+            logo = [i for i, t in enumerate(truth) if t != NO_LOGO]
+            row[f"{part}_top1"] = float(np.mean([names[i] == truth[i] for i in logo]))
+            for target in (0.95, 0.98, 0.99):
+                row[f"{part}_R@{target}"] = _recall_at(truth, names, scores, target)
+            row[f"{part}_cal_P"], row[f"{part}_cal_R"] = _at_threshold(
+                truth, names, scores, threshold
+            )
+        for key, paths in (
+            ("fp_other", [s.path for s in other_test]),
+            ("fp_fl27", fl27_other),
+        ):
+            _, scores, _ = _brand_scores(clf, paths)
+            row[key] = float(np.mean(scores >= threshold))
+        rows.append(row)
+        print("row done:", json.dumps(row), flush=True)
+    return rows
+
+
+def print_compare(rows: list[dict[str, Any]]) -> None:
+    """Print :func:`compare_rows` as one Markdown table."""
+    head = (
+        "| model | split | top-1 | R@P.95 | R@P.98 | R@P.99 | cal P | cal R | FP other | "
+        "FP fl27 | train s |"
+    )
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for row in rows:
+        for part in ("test", "cross"):
+            cells = [
+                row["model"],
+                part,
+                *(
+                    f"{row[f'{part}_{k}']:.3f}"
+                    for k in ("top1", "R@0.95", "R@0.98", "R@0.99", "cal_P", "cal_R")
+                ),
+                f"{row['fp_other']:.3f}" if part == "test" else "",
+                f"{row['fp_fl27']:.3f}" if part == "test" else "",
+                f"{row['train_seconds'] or float('nan'):.0f}" if part == "test" else "",
+            ]
+            print("| " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -211,7 +330,20 @@ def main(argv: list[str] | None = None) -> int:
         "--int8", action="store_true", help="add row (c) int8: its int8 copy (needs row c)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print the other-brands table for these model directories (no training)",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        rows = compare_rows(args.data_root, args.compare)
+        print_compare(rows)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return 0
 
     splits = shared_data_splits(args.data_root)
     print(

@@ -8,6 +8,7 @@ Example:
 
 from logobrand.training.callbacks import (
     Callback,
+    CosineSchedule,
     EarlyStopping,
     HistoryLogger,
     ModelCheckpoint,
@@ -18,6 +19,7 @@ from logobrand.training.trainer import History, Trainer, balanced_class_weights
 
 __all__ = [
     "Callback",
+    "CosineSchedule",
     "EarlyStopping",
     "History",
     "HistoryLogger",

@@ -71,6 +71,7 @@ def compose_box_photos(
     n: int = 2000,
     seed: int = 0,
     scale: tuple[float, float] = (0.06, 0.7),
+    exclude: Sequence[str] = (),
 ) -> list[BoxedPhoto]:
     """Paste rendered brand artwork onto photos without logos; the boxes are known.
 
@@ -87,6 +88,10 @@ def compose_box_photos(
         n: Number of composites.
         seed: Seed of every random choice (same seed, same photos).
         scale: Range of the icon's longer side as a share of the photo's shorter side.
+        exclude: Brand names whose icons are never used: an icon is left out when its title
+            or slug, lower-cased with only letters and digits kept, contains one of them
+            (``"google"`` also leaves out Google Chrome). Use it to keep the trained brands'
+            artwork out of negatives.
 
     Returns:
         ``n`` ``(photo, boxes)`` pairs.
@@ -105,10 +110,16 @@ def compose_box_photos(
         raise InvalidArgumentError(
             f"{index} is missing: pass a simple-icons folder (simple-icons.json + icons/)"
         )
+    banned = [key for key in (_name_key(name) for name in exclude) if key]
     icons = [
         (folder / "icons" / f"{entry['slug']}.svg", entry.get("hex", "000000"))
         for entry in json.loads(index.read_text(encoding="utf-8"))
-        if isinstance(entry, dict) and "slug" in entry
+        if isinstance(entry, dict)
+        and "slug" in entry
+        and not any(
+            key in _name_key(str(entry["slug"])) or key in _name_key(str(entry.get("title", "")))
+            for key in banned
+        )
     ]
     icons = [(path, hex_color) for path, hex_color in icons if path.is_file()]
     pictures = []
@@ -160,6 +171,10 @@ def compose_box_photos(
             photo = np.asarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR))
         out.append((np.ascontiguousarray(photo), boxes))
     return out
+
+
+def _name_key(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isascii() and ch.isalnum())
 
 
 def _paste(

@@ -469,6 +469,62 @@ class HistoryLogger(Callback):
         atomic_write_text(self.path, text)
 
 
+class CosineSchedule(Callback):
+    """Set the learning rate every step: a linear warm-up, then a cosine decay to ``final``.
+
+    The rate is a function of the global step only (``(epoch - 1) * steps_per_epoch +
+    batch``), so a resumed run continues on the same curve without any saved state.
+
+    Args:
+        peak: The learning rate after the warm-up; ``None`` takes the trainer's ``lr``.
+        warmup: Warm-up length in epochs (may be a fraction).
+        final: The last rate, as a share of ``peak``.
+
+    Raises:
+        InvalidArgumentError: ``warmup`` < 0, ``final`` outside ``[0, 1]`` or ``peak`` <= 0.
+
+    Example:
+        >>> schedule = CosineSchedule(warmup=0.5)
+    """
+
+    order: ClassVar[int] = -50
+
+    def __init__(self, peak: float | None = None, *, warmup: float = 0.5, final: float = 0.0):
+        if not (math.isfinite(warmup) and warmup >= 0):
+            raise InvalidArgumentError(f"CosineSchedule: warmup must be >= 0, got {warmup}")
+        if not (0.0 <= final <= 1.0):
+            raise InvalidArgumentError(f"CosineSchedule: final must be in [0, 1], got {final}")
+        if peak is not None and not (math.isfinite(peak) and peak > 0):
+            raise InvalidArgumentError(f"CosineSchedule: peak must be > 0, got {peak}")
+        self.peak = peak
+        self.warmup = float(warmup)
+        self.final = float(final)
+
+    def rate(self, trainer: Trainer, step: int) -> float:
+        """Return the learning rate of global step ``step`` (0-based)."""
+        peak = self.peak if self.peak is not None else trainer.lr
+        total = max(1, trainer.epochs * trainer.steps_per_epoch)
+        warm = self.warmup * trainer.steps_per_epoch
+        if step < warm:
+            return peak * (step + 1) / (warm + 1)
+        progress = min(1.0, (step - warm) / max(1.0, total - warm))
+        return peak * (self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def _apply(self, trainer: Trainer, step: int) -> None:
+        lr = self.rate(trainer, step)
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Set the rate of the epoch's first step."""
+        self._apply(trainer, (epoch - 1) * trainer.steps_per_epoch)
+
+    def on_batch_end(self, trainer: Trainer, batch: int, logs: Mapping[str, Any]) -> None:
+        """Set the rate of the next step."""
+        epoch = int(logs.get("epoch", trainer.epoch + 1))
+        self._apply(trainer, (epoch - 1) * trainer.steps_per_epoch + batch + 1)
+
+
 class ProgressBar(Callback):
     """A tqdm progress bar per epoch on stderr, then the epoch's summary line.
 
@@ -519,6 +575,7 @@ class ProgressBar(Callback):
 
 __all__ = [
     "Callback",
+    "CosineSchedule",
     "EarlyStopping",
     "HistoryLogger",
     "ModelCheckpoint",
