@@ -238,31 +238,70 @@ def _at_threshold(
     return hits / max(1, int(said.sum())), hits / max(1, logos)
 
 
+def _trained_on(config: dict[str, Any], data_root: Path) -> set[Path]:
+    """The photos of ``shared/data`` a model's training and validation parts used.
+
+    Read from ``config.json``: the long recipe's split (its seed), or the quick recipe's,
+    which the bundled model ran with ``train_on_all_sources=True`` (its ``train_photos``
+    count tells which).
+    """
+    from logobrand.data.otherlogos import otherlogos_splits
+
+    training = config.get("training", {})
+    recipe = training.get("recipe", {})
+    seed = int(recipe.get("seed", 0))
+    if recipe.get("name") == "finetune":
+        splits = shared_data_splits(data_root, seed=seed)
+        fractions = tuple(recipe.get("otherlogos_fractions", (0.6, 0.2, 0.2)))
+        other_train, other_val, _ = otherlogos_splits(
+            data_root / "otherlogos", fractions=fractions, seed=seed
+        )
+        extra = [s.path for s in other_train + other_val]
+    else:
+        splits = shared_data_splits(data_root, seed=seed)
+        if training.get("train_photos") not in (None, len(splits.train)):
+            splits = shared_data_splits(data_root, seed=seed, train_on_all_sources=True)
+        extra = []
+    return {s.path for s in splits.train.samples + splits.val.samples} | set(extra)
+
+
 def compare_rows(data_root: Path, models: list[Path]) -> list[dict[str, Any]]:
-    """The issue table: one row per model directory (see the module docstring)."""
+    """The issue table: one row per model directory (see the module docstring).
+
+    Every model is scored on the same photos: the test and cross-dataset parts less every
+    photo that any of the compared models trained or calibrated on.
+    """
     from logobrand.data import FlickrLogos27Dataset
     from logobrand.data.base import canonical_class_name
-    from logobrand.training.finetune import FLICKRLOGOS27_OTHERS, otherlogos_splits
+    from logobrand.data.otherlogos import otherlogos_splits
+    from logobrand.training.finetune import FLICKRLOGOS27_OTHERS
 
     splits = shared_data_splits(data_root)
     _, _, other_test = otherlogos_splits(data_root / "otherlogos")
     fl27 = FlickrLogos27Dataset(data_root / "flickrlogos27", name_map=canonical_class_name)
     others = {canonical_class_name(n) for n in FLICKRLOGOS27_OTHERS}
     fl27_other = [s.path for s in fl27.samples if s.label in others]
-    test = [*splits.test.samples, *other_test]
+    classifiers = [LogoClassifier.from_pretrained(d) for d in models]
+    seen: set[Path] = set()
+    for clf in classifiers:
+        config = json.loads((Path(clf.directory) / "config.json").read_text())
+        seen |= _trained_on(config, data_root)
+    test = [s for s in [*splits.test.samples, *other_test] if s.path not in seen]
+    cross = [s for s in splits.cross.samples if s.path not in seen]
+    other_test = [s for s in other_test if s.path not in seen]
     parts = {
         "test": ([s.path for s in test], [s.label for s in test]),
-        "cross": ([s.path for s in splits.cross.samples], [s.label for s in splits.cross.samples]),
+        "cross": ([s.path for s in cross], [s.label for s in cross]),
     }
     print(
-        f"data: test {len(test)} photos ({sum(s.label != NO_LOGO for s in test)} logo, "
-        f"{len(other_test)} otherlogos), cross {len(parts['cross'][0])}, "
+        f"data (unseen by every compared model): test {len(test)} photos "
+        f"({sum(s.label != NO_LOGO for s in test)} logo, {len(other_test)} otherlogos), "
+        f"cross {len(cross)} ({sum(s.label != NO_LOGO for s in cross)} logo), "
         f"FlickrLogos-27 other brands {len(fl27_other)}",
         flush=True,
     )
     rows = []
-    for directory in models:
-        clf = LogoClassifier.from_pretrained(directory)
+    for directory, clf in zip(models, classifiers, strict=True):
         threshold = clf.config.threshold
         config = json.loads((Path(clf.directory) / "config.json").read_text())
         row: dict[str, Any] = {"model": str(directory), "threshold": threshold}

@@ -293,6 +293,48 @@ def check_api_matches(
     return bad
 
 
+def otherlogos_recall(
+    clf: LogoClassifier,
+    data_root: Path,
+    *,
+    threshold: float,
+    vote_iou: float | None,
+    batch: int = 32,
+) -> dict[str, float]:
+    """Class-agnostic recall of the ``otherlogos`` test part's boxes at IoU 0.5.
+
+    A ground-truth box is found when any box of the head (whatever brand it would be given)
+    overlaps it by IoU >= 0.5. Every photo of the test part with boxes is used.
+    """
+    from logobrand.data import otherlogos_splits
+
+    _, _, test = otherlogos_splits(data_root / "otherlogos")
+    boxed = [s for s in test if s.boxes]
+    found = total = predicted = 0
+    top_found = 0
+    for start in range(0, len(boxed), batch):
+        chunk = boxed[start : start + batch]
+        pixels = [load_image(s.path) for s in chunk]
+        x = np.stack([preprocess(p, clf.config.preprocessing) for p in pixels])
+        maps = forward_with_box_maps(clf, x)[1]
+        for sample, photo, m in zip(chunk, pixels, maps, strict=True):
+            size = (photo.shape[1], photo.shape[0])
+            boxes = head_boxes(m, size, threshold=threshold, vote_iou=vote_iou)
+            predicted += len(boxes)
+            truths = [(b.x1, b.y1, b.x2, b.y2) for b in sample.boxes]
+            for truth in truths:
+                total += 1
+                found += any(box_iou(b[:4], truth) >= 0.5 for b in boxes)
+            top_found += any(box_iou(boxes[0][:4], t) >= 0.5 for t in truths) if boxes else 0
+    return {
+        "photos": len(boxed),
+        "boxes": total,
+        "recall50": found / max(1, total),
+        "top_box_hit": top_found / max(1, len(boxed)),
+        "boxes_per_photo": predicted / max(1, len(boxed)),
+    }
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
@@ -391,6 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_row, api_method = cam_row, "cam"
         is_default = chosen == DEFAULT_BOX_THRESHOLD and interp == DEFAULT_INTERPOLATION
     differ = check_api_matches(clf, test, api_method, params) if is_default else -1
+    other = (
+        otherlogos_recall(clf, args.data_root, threshold=head_t, vote_iou=vote)
+        if clf.box_head is not None and (args.data_root / "otherlogos").is_dir()
+        else None
+    )
     timing_paths = [p.sample.path for p in test if p.sample.label != NO_LOGO]
     timing = time_predict(clf, timing_paths[: args.timing_photos])
 
@@ -434,6 +481,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {name} | {_fmt(s['corloc_true_brand'])} | {_fmt(s['corloc_end_to_end'])} | "
             f"{_fmt(s['map50'])} |"
+        )
+    if other is not None:
+        print()
+        print(
+            f"otherlogos test part, class-agnostic ({other['photos']:.0f} photos, "
+            f"{other['boxes']:.0f} boxes): recall at IoU 0.5 {_fmt(other['recall50'])} with "
+            f"{other['boxes_per_photo']:.2f} boxes per photo; the top box hits a logo in "
+            f"{_fmt(other['top_box_hit'])} of the photos"
         )
     print()
     for name in dict.fromkeys([cam_row, api_row]):
@@ -497,6 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "mean_size": mean_size,
                 "rows": rows,
                 "timing": timing,
+                "otherlogos": other,
                 "api_mismatches": differ,
                 "photos": {
                     "val_logo": n_val,

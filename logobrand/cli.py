@@ -1201,13 +1201,21 @@ def _cmd_train_boxes(args: argparse.Namespace) -> int:
         photos += boxed_samples(data.samples)
         summary["annotated_photos"] = len(photos) // 2
         summary["annotated_brands"] = sorted(data.classes)
+    if args.otherlogos is not None:
+        from logobrand.data import otherlogos_splits
+
+        train_part, _, _ = otherlogos_splits(args.otherlogos, seed=args.seed)
+        boxed = boxed_samples(train_part)
+        photos += boxed
+        summary["otherlogos_photos"] = len(boxed) // 2
     if args.composites:
         backgrounds = [path for item in args.backgrounds for path in iter_image_files(item)]
         photos += compose_box_photos(args.artwork, backgrounds, n=args.composites, seed=args.seed)
         summary["composites"] = args.composites
     if not photos:
         raise InvalidArgumentError(
-            "no training photos: pass --flickrlogos27 ROOT and/or --composites N with "
+            "no training photos: pass --flickrlogos27 ROOT, --otherlogos ROOT and/or "
+            "--composites N with "
             "--artwork and --backgrounds"
         )
     head = train_box_head(clf, photos, epochs=args.epochs, seed=args.seed, progress=not _ci())
@@ -1627,6 +1635,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flickrlogos27", type=Path, help="FlickrLogos-27 root (annotated boxes)")
     p.add_argument(
         "--brands", help="comma list: use only these FlickrLogos-27 brands [all of them]"
+    )
+    p.add_argument(
+        "--otherlogos",
+        type=Path,
+        help="otherlogos folder: the boxed photos of its seeded train part (class-agnostic)",
     )
     p.add_argument("--artwork", type=Path, help="simple-icons folder for the composites")
     p.add_argument(

@@ -35,6 +35,7 @@ from logobrand.data.flickrlogos27 import FlickrLogos27Dataset
 from logobrand.data.flickrlogos32 import FlickrLogosDataset
 from logobrand.data.folder import IMAGE_EXTENSIONS, ImageFolderDataset
 from logobrand.data.loader import Batch, BatchLoader
+from logobrand.data.otherlogos import OtherLogosDataset, otherlogos_splits, read_yolo_boxes
 from logobrand.data.splits import (
     Fingerprint,
     GroupBy,
@@ -60,6 +61,7 @@ __all__ = [
     "GroupBy",
     "ImageFolderDataset",
     "NameMap",
+    "OtherLogosDataset",
     "Sample",
     "Transform",
     "canonical_class_name",
@@ -67,6 +69,8 @@ __all__ = [
     "find_leaks",
     "fingerprint",
     "group_samples",
+    "otherlogos_splits",
+    "read_yolo_boxes",
     "stratified_split",
     "stratified_split_indices",
 ]

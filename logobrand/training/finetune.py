@@ -43,8 +43,9 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
-from logobrand.data import NO_LOGO, FileDataset, Sample, stratified_split
-from logobrand.errors import InvalidArgumentError, LogoBrandError
+from logobrand.data import NO_LOGO
+from logobrand.data.otherlogos import otherlogos_splits
+from logobrand.errors import LogoBrandError
 from logobrand.images import load_image
 from logobrand.inference.config import ModelConfig
 from logobrand.inference.export import save_model_dir
@@ -117,27 +118,6 @@ class FinetuneConfig:
     otherlogos_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     target_precision: float = 0.98
     seed: int = 0
-
-
-def otherlogos_splits(
-    root: str | Path, *, fractions: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0
-) -> tuple[list[Sample], list[Sample], list[Sample]]:
-    """Split ``otherlogos/images`` into train, validation and test parts (label ``no-logo``).
-
-    Seeded; byte-identical and near-duplicate photos stay on one side.
-
-    Raises:
-        InvalidArgumentError: The folder has no ``images/`` subfolder with photos.
-    """
-    folder = Path(root) / "images"
-    paths = sorted(folder.glob("*.jpg"))
-    if not paths:
-        raise InvalidArgumentError(
-            f"{folder} holds no .jpg photos; pass the otherlogos folder of ../shared/data"
-        )
-    data = FileDataset([Sample(p, NO_LOGO) for p in paths], [NO_LOGO])
-    parts = stratified_split(data, tuple(fractions), seed=seed)
-    return parts[0].samples, parts[1].samples, parts[2].samples
 
 
 class CanonicalImages:
@@ -290,7 +270,7 @@ def build_finetune_data(
 
     The brand photos and no-logo photos come from :func:`shared_data_splits` (the parts the
     accuracy benchmark uses, so its test part stays unseen); ``otherlogos/`` from
-    :func:`otherlogos_splits`; composites from
+    :func:`~logobrand.data.otherlogos.otherlogos_splits`; composites from
     :func:`logobrand.training.boxes.compose_box_photos` on negative photos of the same part,
     with the 32 brands and FlickrLogos-27's 13 others left out of the artwork.
     """
