@@ -21,10 +21,12 @@ _EXPORTS = {
     # errors
     "LogoBrandError": "logobrand.errors",
     "ImageDecodeError": "logobrand.errors",
+    "ImageNotFoundError": "logobrand.errors",
     "ImageTooLargeError": "logobrand.errors",
     "FetchError": "logobrand.errors",
     "DatasetLayoutError": "logobrand.errors",
     "ModelFormatError": "logobrand.errors",
+    "ModelNotFoundError": "logobrand.errors",
     "MissingExtraError": "logobrand.errors",
     "InvalidArgumentError": "logobrand.errors",
     # images
@@ -71,6 +73,9 @@ if TYPE_CHECKING:
         ImageDecodeError as ImageDecodeError,
     )
     from logobrand.errors import (
+        ImageNotFoundError as ImageNotFoundError,
+    )
+    from logobrand.errors import (
         ImageTooLargeError as ImageTooLargeError,
     )
     from logobrand.errors import (
@@ -84,6 +89,9 @@ if TYPE_CHECKING:
     )
     from logobrand.errors import (
         ModelFormatError as ModelFormatError,
+    )
+    from logobrand.errors import (
+        ModelNotFoundError as ModelNotFoundError,
     )
     from logobrand.images import (
         load_image as load_image,

@@ -157,6 +157,38 @@ def _load_classifier(model: str | None, threads: int | None = None) -> LogoClass
     return LogoClassifier.from_pretrained(resolve_model_dir(model), threads=threads)
 
 
+def _add_threshold_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--threshold",
+        type=_unit_float,
+        help="report a brand when its probability is at least this [the model's own]",
+    )
+    group.add_argument(
+        "--target-precision",
+        type=_unit_float,
+        metavar="P",
+        help="use the threshold that reached logo precision P on the model's validation data "
+        "(from its stored validation curve)",
+    )
+
+
+def _with_threshold(clf: LogoClassifier, args: argparse.Namespace) -> LogoClassifier:
+    """``clf`` with ``--threshold`` or ``--target-precision`` applied (and said on stderr)."""
+    from logobrand.inference.config import threshold_from_curve
+
+    if getattr(args, "threshold", None) is not None:
+        return clf.with_calibration(threshold=args.threshold)
+    if getattr(args, "target_precision", None) is not None:
+        threshold, precision, recall = threshold_from_curve(clf.config, args.target_precision)
+        _err(
+            f"{PROG}: threshold {threshold:.4f} (validation logo precision {precision:.3f}, "
+            f"recall {recall:.3f})"
+        )
+        return clf.with_calibration(threshold=threshold)
+    return clf
+
+
 # ----------------------------------------------------------------------------------------------
 # datasets
 
@@ -865,7 +897,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             f"--draw {args.draw} is a file; pass a folder for the drawings (created if missing)"
         )
-    clf = _load_classifier(args.model, threads=args.threads)
+    clf = _with_threshold(_load_classifier(args.model, threads=args.threads), args)
     inputs = PredictInputs(args.inputs)
     progress = inputs.has_folders and not (_ci() or args.quiet or args.no_progress)
     total = None if inputs.has_folders else len(inputs.inputs)
@@ -909,6 +941,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         extra = len(failures) - _SHOWN_FAILURES
         more = f" and {extra} more" if extra > 0 else ""
         _err(f"{PROG} predict: {len(failures)} of {n} input(s) failed: {shown}{more}")
+    if n == 0 or len(failures) == n:
+        _err(f"{PROG} predict: no input could be read")
+        return EXIT_ERROR
     if args.strict and (failures or (boxes is not None and boxes.draw_failures)):
         return EXIT_FAILED_INPUTS
     return EXIT_OK
@@ -921,7 +956,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from logobrand.evaluation import evaluate
 
-    clf = _load_classifier(args.model_dir, threads=args.threads)
+    clf = _with_threshold(_load_classifier(args.model_dir, threads=args.threads), args)
     if args.flickrlogos32 is not None:
         if args.data is not None or args.negatives is not None:
             raise InvalidArgumentError("--flickrlogos32 cannot be combined with --data/--negatives")
@@ -939,7 +974,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             args.data, args.negatives, limit_per_class=args.limit_per_class, seed=args.seed
         )
     progress = not (_ci() or args.quiet or args.json)
-    result = evaluate(clf, data, batch_size=args.batch_size, progress=progress)
+    result = evaluate(
+        clf,
+        data,
+        batch_size=args.batch_size,
+        progress=progress,
+        exclude_training=args.exclude_training,
+    )
+    seen = result.seen_in_training
+    if seen is None:
+        _err(
+            f"{PROG} evaluate: the model keeps no record of its training photos; make sure "
+            "these photos are not among them"
+        )
+    elif result.excluded:
+        _err(f"{PROG} evaluate: left out {result.excluded} photo(s) the model was trained on")
+    elif seen:
+        _err(
+            f"{PROG} evaluate: WARNING: the model was trained or calibrated on {seen} of these "
+            f"{len(data)} photos: these scores flatter it. Pass --exclude-training to leave "
+            "them out."
+        )
     failures = [f.to_dict() for f in result.failures]
     unknown = sorted(set(data.classes) - set(clf.labels))
     if args.json:
@@ -951,10 +1006,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             "n_failed": len(failures),
             "failures": failures,
             "unknown_classes": unknown,
+            "seen_in_training": seen,
+            "excluded": result.excluded,
         }
         print(json.dumps(out, indent=2))
     else:
-        print(f"model {clf.directory} on {len(data)} photos")
+        scored = len(data) - result.excluded
+        seen_note = "" if seen is None else f", {seen - result.excluded} seen in training"
+        print(f"model {clf.directory} on {scored} photos{seen_note}")
         print(result.report.format_table())
         print(f"\nexpected calibration error (ECE, 15 bins) {result.calibration_error:.3f}")
         if unknown:
@@ -1519,6 +1578,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-per-class", type=_positive_int, metavar="N", help="at most N photos per class"
     )
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of --limit-per-class")
+    p.add_argument(
+        "--exclude-training",
+        action="store_true",
+        help="leave out the photos the model was trained or calibrated on (from its record)",
+    )
+    _add_threshold_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="images per ONNX run")
     p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
@@ -1543,6 +1608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, help="decoding threads [all cores]")
     p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
     p.add_argument("--strict", action="store_true", help="exit with code 1 if any input failed")
+    _add_threshold_options(p)
     p.add_argument(
         "--boxes",
         action="store_true",

@@ -7,10 +7,12 @@ can catch one type. Messages name the offending input and say what to do about i
 
     LogoBrandError
     ├── ImageDecodeError        the bytes are not a decodable image
+    │   ├── ImageNotFoundError  the image file does not exist (also a FileNotFoundError)
     │   └── ImageTooLargeError  the image exceeds the pixel limit
     ├── FetchError              a URL could not be fetched safely
     ├── DatasetLayoutError      a dataset folder or list file is missing or malformed
     ├── ModelFormatError        a model directory or config.json is invalid
+    │   └── ModelNotFoundError  the model directory does not exist (also a FileNotFoundError)
     ├── MissingExtraError       an optional dependency is not installed
     ├── InvalidArgumentError    an argument is out of range or of the wrong kind
     └── OutputError             an output file or folder could not be written
@@ -29,6 +31,10 @@ class ImageDecodeError(LogoBrandError, ValueError):
     """An input could not be decoded as an image (empty, truncated, not an image)."""
 
 
+class ImageNotFoundError(ImageDecodeError, FileNotFoundError):
+    """An image file does not exist; ``except FileNotFoundError`` / ``OSError`` catch it too."""
+
+
 class ImageTooLargeError(ImageDecodeError):
     """An image has more pixels than the configured limit (a possible decompression bomb)."""
 
@@ -43,6 +49,10 @@ class DatasetLayoutError(LogoBrandError):
 
 class ModelFormatError(LogoBrandError):
     """A model directory, its ``config.json`` or its weights are missing or invalid."""
+
+
+class ModelNotFoundError(ModelFormatError, FileNotFoundError):
+    """A model directory does not exist; ``except FileNotFoundError`` / ``OSError`` catch it."""
 
 
 class MissingExtraError(LogoBrandError, ImportError):
@@ -98,11 +108,13 @@ __all__ = [
     "DatasetLayoutError",
     "FetchError",
     "ImageDecodeError",
+    "ImageNotFoundError",
     "ImageTooLargeError",
     "InvalidArgumentError",
     "LogoBrandError",
     "MissingExtraError",
     "ModelFormatError",
+    "ModelNotFoundError",
     "OutputError",
     "check_int",
     "missing_extra",

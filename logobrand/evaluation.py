@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from logobrand.data import NO_LOGO, FileDataset
 from logobrand.errors import InvalidArgumentError
+from logobrand.inference.config import photo_digest, trained_on
 from logobrand.inference.prediction import Failure, Prediction
 from logobrand.metrics import RecognitionReport, expected_calibration_error, recognition_report
 
@@ -26,11 +27,17 @@ class Evaluation:
         report: The FlickrLogos-32 protocol report (accuracy, logo precision and recall, ...).
         calibration_error: Expected calibration error of the top-1 probability (15 bins).
         failures: Photos that could not be decoded (left out of the metrics).
+        seen_in_training: How many of the dataset's photos the model was trained or
+            calibrated on (by content, from its ``training["trained_on"]`` record); ``None``
+            when the model has no such record.
+        excluded: How many of those were left out (``exclude_training=True``).
     """
 
     report: RecognitionReport
     calibration_error: float
     failures: tuple[Failure, ...]
+    seen_in_training: int | None = None
+    excluded: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Return the headline figures as a JSON-ready dictionary."""
@@ -42,6 +49,8 @@ class Evaluation:
             "macro_f1": self.report.macro_f1,
             "ece": self.calibration_error,
             "failed": len(self.failures),
+            "seen_in_training": self.seen_in_training,
+            "excluded": self.excluded,
         }
 
 
@@ -51,6 +60,7 @@ def evaluate(
     *,
     batch_size: int = 32,
     progress: bool = False,
+    exclude_training: bool = False,
 ) -> Evaluation:
     """Predict every photo of ``dataset`` and score the answers.
 
@@ -59,9 +69,13 @@ def evaluate(
         dataset: Labelled photos; ``"no-logo"`` marks photos without a brand.
         batch_size: Photos per inference batch.
         progress: Show a progress bar.
+        exclude_training: Leave out the photos the model was trained or calibrated on (known
+            from its ``training["trained_on"]`` record; nothing is left out without one).
 
     Returns:
         An :class:`Evaluation`; undecodable photos are counted in ``failures``, not scored.
+        Its ``seen_in_training`` says how many photos the model had seen: scores on them
+        flatter the model.
 
     Raises:
         InvalidArgumentError: The dataset is empty, or none of its photos could be decoded
@@ -69,6 +83,16 @@ def evaluate(
     """
     if len(dataset) == 0:
         raise InvalidArgumentError("the evaluation data holds no photo; check its folder or lists")
+    seen, excluded = _seen_in_training(classifier, dataset), 0
+    if seen is not None and exclude_training:
+        keep = [i for i, was_seen in enumerate(seen) if not was_seen]
+        excluded = len(dataset) - len(keep)
+        dataset = dataset.subset(keep)
+        if len(dataset) == 0:
+            raise InvalidArgumentError(
+                f"every one of the {excluded} photos was used to train the model; evaluate it "
+                "on photos it has not seen"
+            )
     truth: list[str] = []
     predicted: list[str | None] = []
     confidences: list[float] = []
@@ -97,4 +121,24 @@ def evaluate(
     brands = (set(dataset.classes) | set(classifier.labels) | named) - {NO_LOGO}
     labels = [*sorted(brands, key=str.lower), NO_LOGO]
     report = recognition_report(truth, predicted, labels=labels)
-    return Evaluation(report, expected_calibration_error(confidences, correct), tuple(failures))
+    return Evaluation(
+        report,
+        expected_calibration_error(confidences, correct),
+        tuple(failures),
+        None if seen is None else sum(seen),
+        excluded,
+    )
+
+
+def _seen_in_training(classifier: LogoClassifier, dataset: FileDataset) -> list[bool] | None:
+    """Per photo, whether the model was trained on it (``None``: the model keeps no record)."""
+    digests = trained_on(classifier.config)
+    if digests is None:
+        return None
+    seen = []
+    for sample in dataset.samples:
+        try:
+            seen.append(photo_digest(sample.path) in digests)
+        except OSError:  # unreadable: predict_batch reports it as a failure
+            seen.append(False)
+    return seen

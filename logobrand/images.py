@@ -42,7 +42,13 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from logobrand.errors import ImageDecodeError, ImageTooLargeError, InvalidArgumentError, check_int
+from logobrand.errors import (
+    ImageDecodeError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    InvalidArgumentError,
+    check_int,
+)
 
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
@@ -264,7 +270,7 @@ def _read_source(source: str | os.PathLike[str], name: str, policy: FetchPolicy 
     try:
         info = os.stat(text)
     except FileNotFoundError as exc:
-        raise ImageDecodeError(
+        raise ImageNotFoundError(
             f"image file not found: {name}; check the path (relative paths are resolved "
             f"against {os.getcwd()})"
         ) from exc

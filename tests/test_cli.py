@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -247,11 +248,11 @@ def test_predict_no_private_urls_refuses_loopback(
     url = "http://127.0.0.1:9/logo.jpg"
     args = ["predict", "--model", str(model_dir), "--json", "--no-private-urls", url]
     code, out, _ = run(args, capsys)
-    assert code == 0
+    assert code == 2  # no input could be read
     row = json.loads(out)
     assert row["source"] == url and row["error_type"] == "FetchError"
     assert "allow_private=False" in row["error"]
-    assert run([*args, "--strict"], capsys)[0] == 1
+    assert run([*args, "--strict"], capsys)[0] == 2  # still none read: 2 wins over --strict
 
 
 def test_predict_accepts_a_checkpoint_folder(
@@ -724,3 +725,84 @@ def test_recipe_refuses_options_it_would_ignore(
     with pytest.raises(SystemExit):
         main([*base, "--weight-decay", "-1"])
     assert "a finite number >= 0" in capsys.readouterr().err
+
+
+# -- exit codes, thresholds, evaluation on training photos ------------------------------------
+
+
+def test_predict_exit_codes(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    red = save_photo(tmp_path / "red.png", "red")
+    missing = str(tmp_path / "missing.jpg")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["predict", "--model", str(model_dir)]
+    assert run([*base, str(red)], capsys)[0] == 0  # all read
+    assert run([*base, str(red), missing], capsys)[0] == 0  # some failed, not strict
+    assert run([*base, "--strict", str(red), missing], capsys)[0] == 1  # some failed, strict
+    code, _, err = run([*base, missing], capsys)
+    assert code == 2 and "no input could be read" in err  # none read
+    assert run([*base, str(empty)], capsys)[0] == 2  # an empty folder: nothing to read
+
+
+def _with_curve(model_dir: Path, target: Path) -> Path:
+    shutil.copytree(model_dir, target)
+    config = json.loads((target / "config.json").read_text())
+    config["training"] = {
+        "validation_curve": {
+            "thresholds": [0.1, 0.5, 0.6],
+            "precision": [0.5, 0.9, 1.0],
+            "recall": [0.9, 0.6, 0.2],
+        }
+    }
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def test_predict_threshold_and_target_precision(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grey = str(save_photo(tmp_path / "grey.png", "grey"))  # blue 0.47, the others less
+    base = ["predict", "--json", grey]
+    assert json.loads(run([*base, "--model", str(model_dir)], capsys)[1])["brand"] is None
+    low = run([*base, "--model", str(model_dir), "--threshold", "0.2"], capsys)[1]
+    assert json.loads(low)["brand"] is not None
+    code, _, err = run([*base, "--model", str(model_dir), "--target-precision", "0.9"], capsys)
+    assert code == 2 and "no validation curve" in err
+    curved = str(_with_curve(model_dir, tmp_path / "curved"))
+    code, out, err = run([*base, "--model", curved, "--target-precision", "0.85"], capsys)
+    assert code == 0 and json.loads(out)["brand"] is None and "threshold 0.5000" in err
+    code, out, err = run([*base, "--model", curved, "--target-precision", "0.4"], capsys)
+    assert code == 0 and json.loads(out)["brand"] is not None and "threshold 0.1000" in err
+    code, _, err = run([*base, "--model", curved, "--target-precision", "1.0"], capsys)
+    assert code == 0  # the curve's last point reaches 1.0
+    both = [*base, "--model", curved, "--threshold", "0.5", "--target-precision", "0.9"]
+    with pytest.raises(SystemExit) as exc:
+        main(both)
+    assert exc.value.code == 2  # one or the other
+
+
+def test_evaluate_warns_about_training_photos(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from logobrand.inference.config import trained_on_record
+
+    data = tmp_path / "data"
+    photos = [save_photo(data / c / f"{c}.png", c) for c in ("red", "green", "blue")]
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["training"] = {"trained_on": trained_on_record(photos[:2])}
+    (model / "config.json").write_text(json.dumps(config))
+    code, out, err = run(["evaluate", str(model), "--data", str(data)], capsys)
+    assert code == 0 and "WARNING" in err and "2 of these 3 photos" in err
+    assert "2 seen in training" in out
+    code, out, err = run(
+        ["evaluate", str(model), "--data", str(data), "--exclude-training", "--json"], capsys
+    )
+    report = json.loads(out)
+    assert code == 0 and report["summary"]["images"] == 1 and report["excluded"] == 2
+    assert "left out 2 photo(s)" in err
+    code, _, err = run(["evaluate", str(model_dir), "--data", str(data)], capsys)
+    assert code == 0 and "keeps no record" in err

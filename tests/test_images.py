@@ -833,3 +833,14 @@ def test_decode_errors_do_not_quote_object_reprs() -> None:
         load_image(b"GIF89a" + b"\x00" * 20)
     message = str(info.value)
     assert "not a valid GIF" in message and "object at 0x" not in message
+
+
+def test_missing_image_is_also_a_file_not_found_error(tmp_path: Path) -> None:
+    from logobrand.errors import ImageDecodeError, ImageNotFoundError, LogoBrandError
+
+    missing = tmp_path / "nope.jpg"
+    with pytest.raises(FileNotFoundError) as exc:
+        load_image(missing)
+    assert isinstance(exc.value, ImageNotFoundError)
+    assert isinstance(exc.value, ImageDecodeError) and isinstance(exc.value, LogoBrandError)
+    assert isinstance(exc.value, OSError) and str(missing) in str(exc.value)

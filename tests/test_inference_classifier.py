@@ -458,3 +458,12 @@ def test_bundled_models_are_not_changed_in_place() -> None:
         bundled.add_brand("acme", [np.zeros((8, 8, 3), np.uint8)], save=True)
     assert bundled.gallery is None  # refused before any change
     assert sorted((p.name, p.stat().st_mtime_ns) for p in default.iterdir()) == before
+
+
+def test_missing_model_directory_is_also_a_file_not_found_error(tmp_path: Path) -> None:
+    from logobrand.errors import ModelFormatError, ModelNotFoundError
+
+    with pytest.raises(FileNotFoundError) as exc:
+        LogoClassifier.from_pretrained(tmp_path / "no-model")
+    assert isinstance(exc.value, ModelNotFoundError) and isinstance(exc.value, ModelFormatError)
+    assert "no-model" in str(exc.value)

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
-from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError
+from logobrand.errors import (
+    ImageDecodeError,
+    InvalidArgumentError,
+    ModelFormatError,
+    ModelNotFoundError,
+)
 from logobrand.images import ImageInput, check_image_iterable, describe_source, load_image
 from logobrand.inference.config import (
     CONFIG_NAME,
@@ -167,7 +172,7 @@ class LogoClassifier:
                     else "; pass a model directory (written by `logobrand train` or `export`, "
                     "or by save_pretrained)"
                 )
-                raise ModelFormatError(f"model directory {directory} does not exist{hint}")
+                raise ModelNotFoundError(f"model directory {directory} does not exist{hint}")
             if (
                 not (directory / CONFIG_NAME).exists()
                 and (directory / "best" / CONFIG_NAME).is_file()

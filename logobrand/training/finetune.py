@@ -47,8 +47,9 @@ from logobrand.data import NO_LOGO
 from logobrand.data.otherlogos import otherlogos_splits
 from logobrand.errors import LogoBrandError
 from logobrand.images import load_image
-from logobrand.inference.config import ModelConfig
+from logobrand.inference.config import ModelConfig, curve_record, trained_on_record
 from logobrand.inference.export import save_model_dir
+from logobrand.metrics import precision_recall_curve_logo
 from logobrand.models import Preprocessing, create_model, get_model_spec
 from logobrand.training.callbacks import CosineSchedule, HistoryLogger, ModelCheckpoint
 from logobrand.training.recipe import (
@@ -255,12 +256,14 @@ class FinetuneData:
         val: Validation images (same sources, model selection and calibration).
         counts: How many photos each source gave to each part.
         failures: Photos that could not be decoded (left out).
+        paths: Every photo file of both parts (what the model is trained or calibrated on).
     """
 
     train: CanonicalImages
     val: CanonicalImages
     counts: dict[str, dict[str, int]]
     failures: list[str]
+    paths: list[Path]
 
 
 def build_finetune_data(
@@ -289,6 +292,7 @@ def build_finetune_data(
     counts: dict[str, dict[str, int]] = {}
     failures: list[str] = []
     parts: list[CanonicalImages] = []
+    paths: list[Path] = []
     for part, base, others, n_comp, salt in (
         ("train", splits.train, other_train, cfg.composites, 1),
         ("val", splits.val, other_val, cfg.val_composites, 2),
@@ -303,6 +307,7 @@ def build_finetune_data(
             exclude=exclude,
         )
         sources: list[Any] = [s.path for s in base.samples] + [s.path for s in others]
+        paths += [s.path for s in base.samples] + [s.path for s in others]
         sources += [photo for photo, _ in composites]
         targets = [classes.index(s.label) for s in base.samples]
         targets += [no_logo] * (len(others) + len(composites))
@@ -318,7 +323,7 @@ def build_finetune_data(
             "unreadable": len(failed),
         }
         parts.append(CanonicalImages(images, [targets[i] for i in kept], classes))
-    return FinetuneData(parts[0], parts[1], counts, failures)
+    return FinetuneData(parts[0], parts[1], counts, failures, paths)
 
 
 def _logits(model: nn.Module, data: CanonicalImages, batch: int = 64) -> torch.Tensor:
@@ -415,6 +420,14 @@ def train_finetuned_model(
         f"input size {size}; temperature {temperature:.3f}; threshold {threshold:.4f} "
         f"(val logo precision {precision:.3f}, recall {recall:.3f}, reached: {reached})"
     )
+    no_logo = labels.index(NO_LOGO)
+    brand_cols = [i for i in range(len(labels)) if i != no_logo]
+    best_brand = np.asarray(brand_cols)[probs[:, brand_cols].argmax(1)]
+    curve = precision_recall_curve_logo(
+        [labels[t] for t in val_y.tolist()],
+        [labels[b] for b in best_brand],
+        probs[np.arange(len(probs)), best_brand],
+    )
     pre = replace(spec.preprocessing, input_size=size, canonical_size=cfg.canonical_size)
     config = ModelConfig(
         architecture=cfg.architecture,
@@ -432,6 +445,8 @@ def train_finetuned_model(
             "train_seconds": round(train_seconds, 1),
             "val_logo_precision": precision,
             "val_logo_recall": recall,
+            "validation_curve": curve_record(curve.thresholds, curve.precision, curve.recall),
+            "trained_on": trained_on_record(data.paths),
         },
     )
     model.eval()
