@@ -492,9 +492,23 @@ def test_models_lists_the_builtin_architectures(capsys: pytest.CaptureFixture[st
         assert name in out
     assert "224x224" in out
     code, out, _ = run(["models", "--json"], capsys)
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["architectures"]}
     assert rows["efficientnet_lite0"]["input_size"] == 224
     assert rows["scratch_cnn"]["description"]
+
+
+def test_models_lists_presets_and_directories_without_torch(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    code, out, _ = run(["models", str(model_dir)], capsys)
+    assert code == 0
+    assert "default" in out and "fast" in out and "MB" in out
+    assert str(model_dir) in out and "install the train extra" in out
+    code, out, _ = run(["models", "--json"], capsys)
+    listing = json.loads(out)
+    assert listing["architectures"] is None
+    assert {"default", "fast"} <= {m["name"] for m in listing["models"]}
 
 
 @pytest.mark.torch

@@ -467,3 +467,10 @@ def test_missing_model_directory_is_also_a_file_not_found_error(tmp_path: Path) 
         LogoClassifier.from_pretrained(tmp_path / "no-model")
     assert isinstance(exc.value, ModelNotFoundError) and isinstance(exc.value, ModelFormatError)
     assert "no-model" in str(exc.value)
+
+
+def test_mistyped_preset_name_suggests_the_preset() -> None:
+    from logobrand.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="did you mean the bundled preset 'fast'"):
+        LogoClassifier.from_pretrained("fsat")

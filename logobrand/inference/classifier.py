@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -62,6 +63,13 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "_default"
 """Where the bundled default model lives (``logobrand/_default``: config.json + model.onnx)."""
 FAST_MODEL_DIR = Path(__file__).resolve().parent.parent / "_fast"
 """Where the bundled int8 copy of the default model lives (``logobrand/_fast``)."""
+
+PRESET_DESCRIPTIONS = {
+    "default": "EfficientNet-Lite0, float32: the bundled model",
+    "accurate": "the same model as 'default' (for now)",
+    "fast": "int8 copy of 'default': about 1.7x the photos per second, same accuracy here",
+}
+"""One line per bundled preset (``logobrand models`` shows them)."""
 
 BUNDLED_MODELS = {
     "default": DEFAULT_MODEL_DIR,
@@ -165,10 +173,13 @@ class LogoClassifier:
                 )
             if not directory.is_dir():
                 backups = leftover_backups(directory)
+                close = difflib.get_close_matches(os.fspath(name_or_dir), list(BUNDLED_MODELS), 1)
                 hint = (
                     f"; an interrupted save left the previous copy at {backups[0]}: run "
                     f"logobrand.inference.recover_model_dir({str(directory)!r}) to restore it"
                     if backups
+                    else f"; did you mean the bundled preset {close[0]!r}?"
+                    if close
                     else "; pass a model directory (written by `logobrand train` or `export`, "
                     "or by save_pretrained)"
                 )
@@ -867,6 +878,7 @@ __all__ = [
     "BUNDLED_MODELS",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MODEL_DIR",
+    "PRESET_DESCRIPTIONS",
     "LogoClassifier",
     "default_workers",
     "draft_size",
