@@ -816,8 +816,15 @@ def _format_result(result: Prediction | Failure) -> str:
         failure: Failure = result  # type: ignore[assignment]
         return f"{failure.source}: FAILED ({failure.error_type}: {failure.error})"
     prediction: Prediction = result  # type: ignore[assignment]
-    what = prediction.brand if prediction.brand is not None else "no logo"
-    line = f"{prediction.source}: {what} ({prediction.score:.3f})"
+    if prediction.brand is not None:
+        line = f"{prediction.source}: {prediction.brand} {prediction.score:.3f}"
+    elif prediction.closest is not None and prediction.threshold is not None:
+        line = (
+            f"{prediction.source}: no logo (closest: {prediction.closest} "
+            f"{prediction.score:.3f} < threshold {prediction.threshold:.3f})"
+        )
+    else:
+        line = f"{prediction.source}: no logo"
     if prediction.top_k:
         top = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
         line += f"  [top: {top}]"

@@ -121,11 +121,7 @@ def _build_tiny_model(directory: Path, photos: list[Path], labels: tuple[str, ..
     )
     raw = save_model_dir(net, directory / "raw", config)
     clf = LogoClassifier.from_pretrained(raw, threads=1)
-    best = [
-        r.score if r.brand else 1.0 - r.score
-        for r in clf.predict_batch(photos)
-        if isinstance(r, Prediction)
-    ]
+    best = [r.score for r in clf.predict_batch(photos) if isinstance(r, Prediction)]
     threshold = float(np.median(best))
     return clf.with_calibration(threshold=threshold).save_pretrained(directory / "model")
 

@@ -187,7 +187,7 @@ def test_predict_strict_exits_1_when_an_input_fails(
     assert run(args, capsys)[0] == 0
     code, out, err = run([*args, str(tmp_path / "missing.jpg")], capsys)
     assert code == 1
-    assert "missing.jpg: FAILED (ImageDecodeError" in out
+    assert "missing.jpg: FAILED (ImageNotFoundError" in out
     assert "1 of 2 input(s) failed" in err
 
 
@@ -199,8 +199,9 @@ def test_predict_text_output(
     code, out, _ = run(["predict", "--model", str(model_dir), str(blue), str(grey)], capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith(f"{blue}: blue (") and "[top: blue" in lines[0]
-    assert lines[1].startswith(f"{grey}: no logo (")
+    assert lines[0].startswith(f"{blue}: blue 1.000") and "[top: blue" in lines[0]
+    assert lines[1].startswith(f"{grey}: no logo (closest: blue 0.")
+    assert "< threshold 0.500)" in lines[1]
 
 
 def test_predict_folders_recursively_in_sorted_order(
@@ -447,7 +448,7 @@ def test_torch_commands_say_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
-    for args in (["models"], ["train", "--data", "x", "--out", "y"], ["export", "w", "--out", "o"]):
+    for args in (["train", "--data", "x", "--out", "y"], ["export", "w", "--out", "o"]):
         code, _, err = run(args, capsys)
         assert code == 2, args
         assert "pip install torch==2.13.0 && pip install 'logobrand[train]'" in err

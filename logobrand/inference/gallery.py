@@ -1103,10 +1103,16 @@ def decide(
         shown = np.flatnonzero(read > 0.0)
         best = int(shown[np.argmax(row[shown])])
         return dataclasses.replace(
-            base, brand=gallery.brands[best], score=float(read[best]), top_k=pairs
+            base,
+            brand=gallery.brands[best],
+            score=float(read[best]),
+            top_k=pairs,
+            closest=gallery.brands[best],
         )
     if base.brand is None and match.matched:
-        return dataclasses.replace(base, brand=match.brand, score=match.similarity, top_k=pairs)
+        return dataclasses.replace(
+            base, brand=match.brand, score=match.similarity, top_k=pairs, closest=match.brand
+        )
     return dataclasses.replace(base, top_k=pairs)
 
 

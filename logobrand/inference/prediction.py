@@ -6,8 +6,9 @@ computes logits elsewhere (evaluation with a torch model, for instance):
 1. ``probs = softmax(logits / temperature)``;
 2. ``b`` = the most probable label other than ``"no-logo"``;
 3. ``brand = b`` if ``probs[b] >= threshold`` else ``None``;
-4. ``score = probs[b]`` when a brand is reported, else ``1 - probs[b]`` (the confidence that
-   the photo shows none of the brands).
+4. ``score = probs[b]``, whether or not ``b`` is reported: **the score is the calibrated
+   probability of the brand the model ranks first** (``closest``), in Python, JSON and the
+   command line alike; that brand is the answer when the score reaches ``threshold``.
 
 Example:
     >>> import numpy as np
@@ -38,9 +39,11 @@ class Prediction:
     """The answer for one image.
 
     Attributes:
-        brand: The recognised brand, or ``None`` when no brand reaches the threshold.
-        score: Confidence in ``brand`` (its calibrated probability), or, when ``brand`` is
-            ``None``, the confidence that no brand is shown (``1 - p(best brand)``).
+        brand: The recognised brand, or ``None`` ("no logo") when no brand reaches the
+            threshold.
+        score: The calibrated probability of :attr:`closest`, the brand the model ranks
+            first: the answer is that brand when ``score >= threshold``, else ``None``. (Before
+            version 0.2 a "no logo" answer carried ``1 - score``.)
         top_k: The most probable labels, ``"no-logo"`` included, as ``(label, probability)``
             pairs in decreasing probability.
         source: A short description of the input (its path, URL or ``<N bytes>``).
@@ -48,6 +51,8 @@ class Prediction:
             is reported or the model cannot place it); see :mod:`logobrand.inference.boxes`.
         image_size: With ``boxes=True``: ``(width, height)`` of the photo the boxes refer to;
             ``None`` when boxes were not requested.
+        closest: The brand the model ranks first (equal to ``brand`` when one is reported).
+        threshold: The threshold ``score`` was compared with.
 
     Example:
         >>> p = Prediction("adidas", 0.91, (("adidas", 0.91), ("no-logo", 0.05)), "a.jpg")
@@ -61,6 +66,8 @@ class Prediction:
     source: str
     boxes: tuple[LogoBox, ...] = ()
     image_size: tuple[int, int] | None = None
+    closest: str | None = None
+    threshold: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,6 +98,10 @@ class Prediction:
             "score": float(self.score),
             "top_k": [{"label": label, "score": float(prob)} for label, prob in self.top_k],
         }
+        if self.closest is not None:
+            out["closest"] = self.closest
+        if self.threshold is not None:
+            out["threshold"] = float(self.threshold)
         if self.image_size is not None:
             out["boxes"] = [box.to_dict() for box in self.boxes]
             out["image_size"] = {
@@ -261,11 +272,17 @@ def make_prediction(
     best = int(np.argmax(masked))
     p_best = float(probs[best])
     brand = labels[best] if p_best >= threshold else None
-    score = p_best if brand is not None else 1.0 - p_best
     k = min(top_k, len(labels))
     order = np.argsort(-probs, kind="stable")[:k]
     pairs = tuple((str(labels[i]), float(probs[i])) for i in order)
-    return Prediction(brand=brand, score=score, top_k=pairs, source=source)
+    return Prediction(
+        brand=brand,
+        score=p_best,
+        top_k=pairs,
+        source=source,
+        closest=str(labels[best]),
+        threshold=float(threshold),
+    )
 
 
 __all__ = [
