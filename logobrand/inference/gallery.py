@@ -43,7 +43,8 @@ Decision rule (:func:`decide`)
        the confidence of the text read.
     3. Otherwise the best gallery brand ``g`` is the answer when its
        similarity ``s(g) >= gallery.threshold``, with ``score = s(g)``.
-    4. Otherwise: no logo (``brand=None``, the classifier's no-logo score).
+    4. Otherwise: no logo (``brand=None``; ``score`` stays the closest trained brand's
+       probability).
 
 Open-set calibration
     ``gallery.threshold`` is chosen on *held-out* photos that show none of the gallery brands
