@@ -808,3 +808,18 @@ def test_spark_and_ray_cells_use_the_gallery_like_predict_batch(
     want = list(clf.predict_batch(paths, batch_size=2, top_k=3))
     assert got[0].brand == "red"  # type: ignore[union-attr]
     assert [r.to_dict() for r in got] == [r.to_dict() for r in want]
+
+
+@pytest.mark.torch
+def test_add_brand_warns_until_the_gallery_is_calibrated(gallery_model_dir: Path) -> None:
+    import warnings
+
+    from logobrand.inference import LogoClassifier
+
+    clf = LogoClassifier.from_pretrained(gallery_model_dir, threads=1)
+    with pytest.warns(UserWarning, match="not calibrated.*calibrate_gallery"):
+        clf.add_brand("acme", _images(3, seed=1))
+    clf.calibrate_gallery(_images(40, seed=5), target_fpr=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.add_brand("zeta", _images(3, seed=2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -682,6 +683,15 @@ class LogoClassifier:
         self._gallery = add_brand(
             self, name, images, replace=replace, batch_size=batch_size, kind=kind, texts=texts
         )
+        if not self._gallery.calibrated:
+            warnings.warn(
+                f"the gallery of {self._directory} is not calibrated, so {name!r} may be "
+                "reported for many photos that do not show it; calibrate it on 300 or more "
+                "held-out photos without gallery brands: clf.calibrate_gallery(photos) or "
+                "`logobrand brands calibrate PHOTOS --model DIR`",
+                UserWarning,
+                stacklevel=2,
+            )
         if save:
             self.save_pretrained(self._directory)
         return self._gallery
