@@ -15,6 +15,7 @@ commands that need them (``train``, ``export``, ``models``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -732,6 +733,20 @@ class PredictInputs:
     def _skip(self, path: Path) -> None:
         self.skipped += 1
 
+    def count(self) -> int:
+        """How many files and URLs :meth:`sources` will yield (folders are listed once more;
+        listing is cheap next to decoding). A folder that cannot be listed counts 0."""
+        from logobrand.inference.pipeline import iter_image_files
+
+        total = 0
+        for text in self.inputs:
+            if not _is_folder(text):
+                total += 1
+                continue
+            with contextlib.suppress(InvalidArgumentError):  # reported in place by sources()
+                total += sum(1 for _ in iter_image_files(text))
+        return total
+
     def sources(self) -> Iterator[str]:
         """Yield the files and URLs to predict, in order (folders expanded lazily)."""
         from logobrand.inference import Failure
@@ -906,8 +921,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
     clf = _with_threshold(_load_classifier(args.model, threads=args.threads), args)
     inputs = PredictInputs(args.inputs)
-    progress = inputs.has_folders and not (_ci() or args.quiet or args.no_progress)
-    total = None if inputs.has_folders else len(inputs.inputs)
+    # a bar only for folders, only on a terminal (no carriage returns in logs), with a total
+    progress = (
+        inputs.has_folders and not (_ci() or args.quiet or args.no_progress) and sys.stderr.isatty()
+    )
+    total = inputs.count() if progress else len(inputs.inputs)
+    progress = progress and total > 0
     boxes = _BoxStream(clf, args) if args.boxes or args.draw is not None else None
     results: Iterator[Prediction | Failure]
     if boxes is not None:

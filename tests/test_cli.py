@@ -821,3 +821,23 @@ def test_evaluate_warns_about_training_photos(
     assert "left out 2 photo(s)" in err
     code, _, err = run(["evaluate", str(model_dir), "--data", str(data)], capsys)
     assert code == 0 and "keeps no record" in err
+
+
+def test_predict_inputs_count_and_no_bars_off_a_terminal(
+    model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "photos"
+    for i, colour in enumerate(("red", "green", "blue")):
+        save_photo(folder / f"{i}.png", colour)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    single = save_photo(tmp_path / "one.png", "red")
+    assert PredictInputs([str(folder), str(single), str(empty)]).count() == 4
+    assert PredictInputs([str(empty)]).count() == 0
+    monkeypatch.delenv("CI", raising=False)  # bars allowed, but stderr is not a terminal here
+    code, out, err = run(["predict", "--model", str(model_dir), str(folder)], capsys)
+    assert code == 0 and len(out.splitlines()) == 3
+    assert "\r" not in err
