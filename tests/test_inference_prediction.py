@@ -106,3 +106,15 @@ def test_records_to_dict() -> None:
     assert failure.to_dict()["error_type"] == "ImageDecodeError"
     none = Prediction(None, 0.9, (), "z")
     assert json.loads(json.dumps(none.to_dict()))["brand"] is None
+
+
+def test_importing_the_prediction_module_loads_no_runtime() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, logobrand.inference.prediction; "
+        "print(sorted(m for m in ('onnxruntime', 'cv2', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

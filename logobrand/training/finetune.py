@@ -445,7 +445,9 @@ def train_finetuned_model(
             "train_seconds": round(train_seconds, 1),
             "val_logo_precision": precision,
             "val_logo_recall": recall,
-            "validation_curve": curve_record(curve.thresholds, curve.precision, curve.recall),
+            "validation_curve": curve_record(
+                curve.thresholds.tolist(), curve.precision.tolist(), curve.recall.tolist()
+            ),
             "trained_on": trained_on_record(data.paths),
         },
     )
