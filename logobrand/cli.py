@@ -20,18 +20,32 @@ import importlib
 import json
 import logging
 import os
-import re
 import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from logobrand import __version__
+from logobrand.cli_args import (
+    PROG,
+    add_threshold_options,
+    err,
+    fraction,
+    is_folder,
+    load_classifier,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    resolve_model_dir,
+    unit_float,
+    with_threshold,
+)
 from logobrand.errors import (
     DatasetLayoutError,
     InvalidArgumentError,
@@ -45,7 +59,6 @@ if TYPE_CHECKING:
     from logobrand.data import FileDataset
     from logobrand.inference import Failure, LogoClassifier, Prediction
 
-PROG = "logobrand"
 
 EXIT_OK = 0
 EXIT_FAILED_INPUTS = 1
@@ -82,112 +95,12 @@ def _ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-_Number = TypeVar("_Number", int, float)
-
-
-def _number_type(
-    parse: Callable[[str], _Number], accepts: Callable[[_Number], bool], expected: str
-) -> Callable[[str], _Number]:
-    """An argparse ``type=``: parse the text and check it, or say what was expected."""
-
-    def convert(text: str) -> _Number:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not accepts(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    return convert
-
-
-_positive_int = _number_type(int, lambda v: v >= 1, "an integer >= 1")
-_non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
-_fraction = _number_type(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
-_positive_float = _number_type(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
-_non_negative_float = _number_type(float, lambda v: 0.0 <= v < float("inf"), "a finite number >= 0")
-_unit_float = _number_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
-
-
 def _require(module: str) -> None:
     """Import ``module`` or raise the :class:`MissingExtraError` naming the extra to install."""
     try:
         __import__(module)
     except ImportError as exc:
         raise missing_extra(module, _EXTRA_OF_MODULE.get(module, "train")) from exc
-
-
-def resolve_model_dir(path: str | os.PathLike[str]) -> Path:
-    """Return the model directory to load for ``path``.
-
-    A training checkpoint folder written by ``logobrand train --out DIR`` (or
-    :class:`~logobrand.training.ModelCheckpoint`) holds the best model in ``DIR/best``;
-    that folder is returned when ``path`` itself has no ``config.json``. Any other path is
-    returned unchanged (loading it reports what is wrong).
-
-    Args:
-        path: A model directory or a checkpoint folder.
-
-    Returns:
-        The directory to give :meth:`LogoClassifier.from_pretrained`.
-    """
-    directory = Path(path)
-    if not (directory / "config.json").is_file() and (directory / "best" / "config.json").is_file():
-        return directory / "best"
-    return directory
-
-
-def _load_classifier(model: str | None, threads: int | None = None) -> LogoClassifier:
-    from logobrand.inference import LogoClassifier
-    from logobrand.inference.classifier import BUNDLED_MODELS
-
-    if model is None or model in BUNDLED_MODELS:
-        name = model or "default"
-        if not (BUNDLED_MODELS[name] / "config.json").is_file():
-            raise ModelFormatError(
-                f"the bundled model {name!r} does not ship with this install of logobrand; "
-                f"pass --model DIR, a model directory or a folder written by `{PROG} train "
-                "--out DIR`"
-            )
-        return LogoClassifier.from_pretrained(name, threads=threads)
-    return LogoClassifier.from_pretrained(resolve_model_dir(model), threads=threads)
-
-
-def _add_threshold_options(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument(
-        "--threshold",
-        type=_unit_float,
-        help="report a brand when its probability is at least this [the model's own]",
-    )
-    group.add_argument(
-        "--target-precision",
-        type=_unit_float,
-        metavar="P",
-        help="use the threshold that reached logo precision P on the model's validation data "
-        "(from its stored validation curve)",
-    )
-
-
-def _with_threshold(clf: LogoClassifier, args: argparse.Namespace) -> LogoClassifier:
-    """``clf`` with ``--threshold`` or ``--target-precision`` applied (and said on stderr)."""
-    from logobrand.inference.config import threshold_from_curve
-
-    if getattr(args, "threshold", None) is not None:
-        return clf.with_calibration(threshold=args.threshold)
-    if getattr(args, "target_precision", None) is not None:
-        threshold, precision, recall = threshold_from_curve(clf.config, args.target_precision)
-        _err(
-            f"{PROG}: threshold {threshold:.4f} (validation logo precision {precision:.3f}, "
-            f"recall {recall:.3f})"
-        )
-        return clf.with_calibration(threshold=threshold)
-    return clf
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,7 +171,7 @@ def load_folder_dataset(
             )
     dataset = parts[0] if len(parts) == 1 else concat(*parts)
     for problem in dataset.problems:
-        _err(f"note: {problem}")
+        err(f"note: {problem}")
     if len(dataset) == 0:
         given = " and ".join(str(f) for f in (data, negatives) if f is not None)
         raise DatasetLayoutError(
@@ -338,7 +251,7 @@ def _train_datasets(args: argparse.Namespace) -> tuple[FileDataset, FileDataset 
     fractions = (1.0 - args.val_fraction, args.val_fraction)
     train, val = stratified_split(data, fractions, seed=args.seed)
     if len(val) == 0:
-        _err(
+        err(
             f"warning: --val-fraction {args.val_fraction:g} of {len(data)} photos leaves no "
             "validation photo (each class keeps its first photos for training); the best epoch "
             "is chosen on training accuracy. Give more photos per class to validate."
@@ -359,9 +272,9 @@ def _flickrlogos32(args: argparse.Namespace, split: str) -> FileDataset:
         on_missing="skip" if args.skip_missing else "error",
     )
     for problem in data.problems[:10]:
-        _err(f"note ({split}): {problem}")
+        err(f"note ({split}): {problem}")
     if len(data.problems) > 10:
-        _err(f"note ({split}): ... and {len(data.problems) - 10} more")
+        err(f"note ({split}): ... and {len(data.problems) - 10} more")
     return data
 
 
@@ -374,7 +287,7 @@ def _report_leaks(train: FileDataset, val: FileDataset | None) -> None:
     leaks = find_leaks(train, val)
     if leaks:
         shown = "; ".join(f"{a} = {b}" for a, b in leaks[:5])
-        _err(f"warning: {len(leaks)} identical photos in train and val (leakage): {shown}")
+        err(f"warning: {len(leaks)} identical photos in train and val (leakage): {shown}")
 
 
 def _check_labels(train: FileDataset, val: FileDataset | None, args: argparse.Namespace) -> None:
@@ -402,7 +315,7 @@ def _check_labels(train: FileDataset, val: FileDataset | None, args: argparse.Na
         raise InvalidArgumentError("the training data needs at least one brand besides no-logo")
     empty = sorted(set(train.classes) - labels - {NO_LOGO})
     if empty:
-        _err(
+        err(
             f"warning: {len(empty)} class(es) have no training photo after the split "
             f"({', '.join(empty[:5])}); the model cannot learn them: give them more photos"
         )
@@ -576,7 +489,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer.fit(resume_from=out if args.resume else None)
     if trainer.failures:
         shown = ", ".join(Path(p).name for p in list(trainer.failures)[:_SHOWN_FAILURES])
-        _err(f"skipped {len(trainer.failures)} photo(s) that could not be decoded: {shown}")
+        err(f"skipped {len(trainer.failures)} photo(s) that could not be decoded: {shown}")
     checkpoint = next(cb for cb in callbacks if isinstance(cb, ModelCheckpoint))
     print(f"done in {time.perf_counter() - started:.0f}s; history: {history}", flush=True)
     if checkpoint.best is not None:
@@ -645,7 +558,7 @@ def _train_recipe(args: argparse.Namespace) -> int:
         args.data_root, seed=args.seed, train_on_all_sources=args.all_sources
     )
     for problem in splits.problems:
-        _err(f"note: {problem}")
+        err(f"note: {problem}")
     limit, seed = args.limit_per_class, args.seed
     train = _limit_per_class(splits.train, limit, seed)
     val = _limit_per_class(splits.val, limit, seed)
@@ -669,7 +582,7 @@ def _train_recipe(args: argparse.Namespace) -> int:
     )
     from logobrand.evaluation import evaluate
 
-    clf = _load_classifier(str(result.directory))
+    clf = load_classifier(str(result.directory))
     for name, part in (("in-domain test", splits.test), ("cross-dataset", splits.cross)):
         if not part.samples:
             continue
@@ -687,18 +600,6 @@ def _train_recipe(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------
 # predict
-
-
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-
-
-def _is_url(text: str) -> bool:
-    return _URL_RE.match(text) is not None
-
-
-def _is_folder(text: str) -> bool:
-    """Whether a command-line input names a folder (``""`` does not: it is not ``.``)."""
-    return bool(text) and not _is_url(text) and Path(text).is_dir()
 
 
 class PredictInputs:
@@ -727,7 +628,7 @@ class PredictInputs:
     def __init__(self, inputs: Sequence[str]) -> None:
         self.inputs = list(inputs)
         self.skipped = 0
-        self.has_folders = any(_is_folder(t) for t in self.inputs)
+        self.has_folders = any(is_folder(t) for t in self.inputs)
         self._events: deque[Failure | None] = deque()  # None: the next source's result
 
     def _skip(self, path: Path) -> None:
@@ -740,7 +641,7 @@ class PredictInputs:
 
         total = 0
         for text in self.inputs:
-            if not _is_folder(text):
+            if not is_folder(text):
                 total += 1
                 continue
             with contextlib.suppress(InvalidArgumentError):  # reported in place by sources()
@@ -753,7 +654,7 @@ class PredictInputs:
         from logobrand.inference.pipeline import iter_image_files
 
         for text in self.inputs:
-            if not _is_folder(text):  # a file or URL; an empty argument fails as a path
+            if not is_folder(text):  # a file or URL; an empty argument fails as a path
                 self._events.append(None)
                 yield text
                 continue
@@ -919,7 +820,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             f"--draw {args.draw} is a file; pass a folder for the drawings (created if missing)"
         )
-    clf = _with_threshold(_load_classifier(args.model, threads=args.threads), args)
+    clf = with_threshold(load_classifier(args.model, threads=args.threads), args)
     inputs = PredictInputs(args.inputs)
     # a bar only for folders, only on a terminal (no carriage returns in logs), with a total
     progress = (
@@ -956,19 +857,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         merged.close()
     skipped = inputs.skipped
     if skipped:
-        _err(f"{PROG} predict: skipped {skipped} file(s) in folders that are not images")
+        err(f"{PROG} predict: skipped {skipped} file(s) in folders that are not images")
     if boxes is not None and args.draw is not None:
-        _err(f"{PROG} predict: drew {boxes.drawn} photo(s) into {args.draw}")
+        err(f"{PROG} predict: drew {boxes.drawn} photo(s) into {args.draw}")
         if boxes.draw_failures:
             shown = "; ".join(boxes.draw_failures[:_SHOWN_FAILURES])
-            _err(f"{PROG} predict: {len(boxes.draw_failures)} drawing(s) failed: {shown}")
+            err(f"{PROG} predict: {len(boxes.draw_failures)} drawing(s) failed: {shown}")
     if failures:
         shown = "; ".join(f"{f.source} ({f.error_type})" for f in failures[:_SHOWN_FAILURES])
         extra = len(failures) - _SHOWN_FAILURES
         more = f" and {extra} more" if extra > 0 else ""
-        _err(f"{PROG} predict: {len(failures)} of {n} input(s) failed: {shown}{more}")
+        err(f"{PROG} predict: {len(failures)} of {n} input(s) failed: {shown}{more}")
     if n == 0 or len(failures) == n:
-        _err(f"{PROG} predict: no input could be read")
+        err(f"{PROG} predict: no input could be read")
         return EXIT_ERROR
     if args.strict and (failures or (boxes is not None and boxes.draw_failures)):
         return EXIT_FAILED_INPUTS
@@ -982,7 +883,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from logobrand.evaluation import evaluate
 
-    clf = _with_threshold(_load_classifier(args.model_dir, threads=args.threads), args)
+    clf = with_threshold(load_classifier(args.model_dir, threads=args.threads), args)
     if args.flickrlogos32 is not None:
         if args.data is not None or args.negatives is not None:
             raise InvalidArgumentError("--flickrlogos32 cannot be combined with --data/--negatives")
@@ -1009,14 +910,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     seen = result.seen_in_training
     if seen is None:
-        _err(
+        err(
             f"{PROG} evaluate: the model keeps no record of its training photos; make sure "
             "these photos are not among them"
         )
     elif result.excluded:
-        _err(f"{PROG} evaluate: left out {result.excluded} photo(s) the model was trained on")
+        err(f"{PROG} evaluate: left out {result.excluded} photo(s) the model was trained on")
     elif seen:
-        _err(
+        err(
             f"{PROG} evaluate: WARNING: the model was trained or calibrated on {seen} of these "
             f"{len(data)} photos: these scores flatter it. Pass --exclude-training to leave "
             "them out."
@@ -1046,7 +947,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"classes the model does not know (always wrong): {', '.join(unknown)}")
     if failures:
         shown = "; ".join(f["source"] for f in failures[:_SHOWN_FAILURES])
-        _err(
+        err(
             f"{PROG} evaluate: {len(failures)} photo(s) could not be decoded and were left "
             f"out of the scores: {shown}"
         )
@@ -1280,7 +1181,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     _require("onnx")
     from logobrand.inference.pipeline import iter_image_files
 
-    clf = _load_classifier(args.model_dir)
+    clf = load_classifier(args.model_dir)
     _check_out_is_not_source(args.out, clf.directory, "quantize")
     paths = [path for item in args.calibration for path in iter_image_files(item)]
     if not paths:
@@ -1321,7 +1222,7 @@ def _cmd_train_boxes(args: argparse.Namespace) -> int:
             "--composites needs --artwork (a simple-icons folder) and --backgrounds "
             "(photos without logos); pass --composites 0 to train on annotated photos only"
         )
-    clf = _load_classifier(args.model_dir)
+    clf = load_classifier(args.model_dir)
     _check_out_is_not_source(args.out, clf.directory, "train-boxes")
     brands = [b for b in args.brands.split(",") if b] if args.brands else None
     photos = []
@@ -1537,14 +1438,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument(
         "--val-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.2,
         help="share of each class held out for validation (--data; the recipe splits "
         "70/10/20); 0 for none",
     )
     src.add_argument(
         "--limit-per-class",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="keep at most N photos per class (quick runs)",
     )
@@ -1566,12 +1467,12 @@ def build_parser() -> argparse.ArgumentParser:
         "there is then no cross-dataset test",
     )
     opt = p.add_argument_group("optimisation (defaults: the tutorial's; the recipe has its own)")
-    opt.add_argument("--epochs", type=_positive_int, help="number of epochs [10]")
-    opt.add_argument("--batch-size", type=_positive_int, help="photos per step [40]")
-    opt.add_argument("--lr", type=_positive_float, help="learning rate [0.01]")
+    opt.add_argument("--epochs", type=positive_int, help="number of epochs [10]")
+    opt.add_argument("--batch-size", type=positive_int, help="photos per step [40]")
+    opt.add_argument("--lr", type=positive_float, help="learning rate [0.01]")
     opt.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help="optimizer [sgd]")
-    opt.add_argument("--momentum", type=_unit_float, default=0.9, help="SGD momentum")
-    opt.add_argument("--weight-decay", type=_non_negative_float, help="weight decay [0.001]")
+    opt.add_argument("--momentum", type=unit_float, default=0.9, help="SGD momentum")
+    opt.add_argument("--weight-decay", type=non_negative_float, help="weight decay [0.001]")
     bb = opt.add_mutually_exclusive_group()
     bb.add_argument(
         "--train-backbone",
@@ -1590,7 +1491,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument(
         "--freeze-epochs",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="freeze the backbone for the first N epochs, then train everything",
     )
@@ -1617,10 +1518,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--history", metavar="FILE", help="history file, .csv or .jsonl [OUT/history.csv]"
     )
     run.add_argument(
-        "--seed", type=_non_negative_int, default=0, help="seed of splits, shuffles, augmentation"
+        "--seed", type=non_negative_int, default=0, help="seed of splits, shuffles, augmentation"
     )
     run.add_argument(
-        "--workers", type=_non_negative_int, default=2, help="decoding processes (0: in-process)"
+        "--workers", type=non_negative_int, default=2, help="decoding processes (0: in-process)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
@@ -1649,18 +1550,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=["train", "val", "test"], default="test", help="with --flickrlogos32"
     )
     p.add_argument(
-        "--limit-per-class", type=_positive_int, metavar="N", help="at most N photos per class"
+        "--limit-per-class", type=positive_int, metavar="N", help="at most N photos per class"
     )
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of --limit-per-class")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of --limit-per-class")
     p.add_argument(
         "--exclude-training",
         action="store_true",
         help="leave out the photos the model was trained or calibrated on (from its record)",
     )
-    _add_threshold_options(p)
+    add_threshold_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per ONNX run")
-    p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per ONNX run")
+    p.add_argument("--threads", type=positive_int, help="ONNX Runtime threads [all cores]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -1675,14 +1576,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or http(s) URL")
     p.add_argument("--model", help="model directory or checkpoint folder [the bundled model]")
     p.add_argument("--json", action="store_true", help="one JSON object per input and line")
-    p.add_argument("--top-k", type=_non_negative_int, default=5, help="labels listed per photo")
+    p.add_argument("--top-k", type=non_negative_int, default=5, help="labels listed per photo")
     p.add_argument(
-        "--batch-size", type=_positive_int, default=4, help="images per ONNX run (4: fastest here)"
+        "--batch-size", type=positive_int, default=4, help="images per ONNX run (4: fastest here)"
     )
-    p.add_argument("--workers", type=_positive_int, help="decoding threads [all cores]")
-    p.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads [all cores]")
+    p.add_argument("--workers", type=positive_int, help="decoding threads [all cores]")
+    p.add_argument("--threads", type=positive_int, help="ONNX Runtime threads [all cores]")
     p.add_argument("--strict", action="store_true", help="exit with code 1 if any input failed")
-    _add_threshold_options(p)
+    add_threshold_options(p)
     p.add_argument(
         "--boxes",
         action="store_true",
@@ -1734,9 +1635,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels", help="labels file (one per line, or JSON) or comma list, in output order"
     )
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--input-size", type=_positive_int, help="input side [the architecture's]")
-    p.add_argument("--temperature", type=_positive_float, help="softmax temperature [1.0]")
-    p.add_argument("--threshold", type=_unit_float, help="brand probability threshold [0.5]")
+    p.add_argument("--input-size", type=positive_int, help="input side [the architecture's]")
+    p.add_argument("--temperature", type=positive_float, help="softmax temperature [1.0]")
+    p.add_argument("--threshold", type=unit_float, help="brand probability threshold [0.5]")
     p.set_defaults(func=_cmd_export)
 
     # quantize --------------------------------------------------------------------------------
@@ -1758,9 +1659,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="image files or folders like those the model will see (not your test photos)",
     )
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--limit", type=_positive_int, default=256, help="calibration photos used")
+    p.add_argument("--limit", type=positive_int, default=256, help="calibration photos used")
     p.add_argument(
-        "--seed", type=_non_negative_int, default=0, help="seed of the choice of --limit photos"
+        "--seed", type=non_negative_int, default=0, help="seed of the choice of --limit photos"
     )
     p.set_defaults(func=_cmd_quantize)
 
@@ -1789,10 +1690,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backgrounds", nargs="+", metavar="PHOTOS", help="photos without logos (composites)"
     )
-    p.add_argument("--composites", type=_non_negative_int, default=2000, help="composites made")
-    p.add_argument("--epochs", type=_positive_int, default=12, help="passes over the photos")
+    p.add_argument("--composites", type=non_negative_int, default=2000, help="composites made")
+    p.add_argument("--epochs", type=positive_int, default=12, help="passes over the photos")
     p.add_argument(
-        "--seed", type=_non_negative_int, default=0, help="seed of composites and training"
+        "--seed", type=non_negative_int, default=0, help="seed of composites and training"
     )
     p.set_defaults(func=_cmd_train_boxes)
 
@@ -1815,9 +1716,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels", required=True, help="labels file (one per line, or JSON) or comma list"
     )
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--input-size", type=_positive_int, help="input side [224]")
-    p.add_argument("--temperature", type=_positive_float, help="softmax temperature [1.0]")
-    p.add_argument("--threshold", type=_unit_float, help="brand probability threshold [0.5]")
+    p.add_argument("--input-size", type=positive_int, help="input side [224]")
+    p.add_argument("--temperature", type=positive_float, help="softmax temperature [1.0]")
+    p.add_argument("--threshold", type=unit_float, help="brand probability threshold [0.5]")
     p.add_argument(
         "--verify", action="store_true", help="require the Gluon comparison (needs MXNet)"
     )
@@ -1896,16 +1797,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except LogoBrandError as exc:
-        _err(f"{PROG} {args.command}: error: {exc}")
+        err(f"{PROG} {args.command}: error: {exc}")
         return EXIT_ERROR
     except ImportError as exc:
         error = _missing_module_error(exc)
         if error is None:
             raise
-        _err(f"{PROG} {args.command}: error: {error}")
+        err(f"{PROG} {args.command}: error: {error}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _err(f"{PROG} {args.command}: interrupted")
+        err(f"{PROG} {args.command}: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout went away (e.g. `logobrand predict ... | head`): stop quietly.

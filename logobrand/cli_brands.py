@@ -23,6 +23,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from logobrand.cli_args import (
+    fraction,
+    is_url,
+    load_classifier,
+    non_negative_int,
+    positive_int,
+    unit_float,
+)
 from logobrand.errors import InvalidArgumentError
 
 DEFAULT_TARGET_FPR = 0.01
@@ -55,20 +63,18 @@ reported when OCR reads one of its texts in a photo (see docs/fewshot.rst)."""
 
 def _image_paths(inputs: Sequence[str]) -> Iterator[str | Path]:
     """The image files in ``inputs`` (files and folders); URLs pass through as they are."""
-    from logobrand.cli import _is_url
     from logobrand.inference.pipeline import iter_image_files
 
     for item in inputs:
-        if _is_url(item):
+        if is_url(item):
             yield item
         else:
             yield from iter_image_files(item)
 
 
 def _load(args: argparse.Namespace) -> LogoClassifier:
-    from logobrand.cli import _load_classifier
 
-    return _load_classifier(args.model, getattr(args, "threads", None))
+    return load_classifier(args.model, getattr(args, "threads", None))
 
 
 def _check_destination(args: argparse.Namespace) -> None:
@@ -215,7 +221,6 @@ def add_brands_parser(sub: Any) -> None:
     Args:
         sub: The object returned by ``parser.add_subparsers()``.
     """
-    from logobrand.cli import _fraction, _non_negative_int, _positive_int, _unit_float
 
     p = sub.add_parser(
         "brands",
@@ -247,17 +252,17 @@ def add_brands_parser(sub: Any) -> None:
     q.add_argument("--replace", action="store_true", help="replace the brand's references")
     q.add_argument("--artwork", help="SVG logo to render into references (needs the art extra)")
     q.add_argument("--color", help="logo colour as hex, e.g. E60000 [black]")
-    q.add_argument("--renders", type=_positive_int, default=20, help="artwork renders [20]")
+    q.add_argument("--renders", type=positive_int, default=20, help="artwork renders [20]")
     q.add_argument("--backgrounds", nargs="*", help="photos/folders without logos for renders")
     q.add_argument(
         "--photo-share",
-        type=_unit_float,
+        type=unit_float,
         default=0.3,
         help="share of renders on --backgrounds photos, the rest on solid colours [0.3: with "
         "the whitened gallery it scored higher than solid colours at the same no-logo false "
         "positives; see docs/fewshot]",
     )
-    q.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the renders [0]")
+    q.add_argument("--seed", type=non_negative_int, default=0, help="seed of the renders [0]")
     q.add_argument(
         "--text",
         action="append",
@@ -284,7 +289,7 @@ def add_brands_parser(sub: Any) -> None:
     q.add_argument("negatives", nargs="+", metavar="IMAGE", help="photos or folders")
     q.add_argument(
         "--target-fpr",
-        type=_fraction,
+        type=fraction,
         default=DEFAULT_TARGET_FPR,
         help=f"share allowed to match a gallery brand [{DEFAULT_TARGET_FPR}]",
     )

@@ -49,6 +49,7 @@ from logobrand.errors import (
     InvalidArgumentError,
     check_int,
 )
+from logobrand.image_types import SUPPORTED_FORMATS, describe_unknown, sniff_image_type
 
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
@@ -74,8 +75,6 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 64_000_000
 """Default pixel limit (width x height); larger images raise :class:`ImageTooLargeError`."""
 
-SUPPORTED_FORMATS: tuple[str, ...] = ("jpeg", "png", "gif", "webp", "bmp", "tiff")
-"""The encodings :func:`load_image` decodes, as named by :func:`sniff_image_type`."""
 
 # Pillow format ids that Image.open may use. (Multi-picture JPEGs from cameras, MPO, are
 # opened by Pillow's JPEG opener.)
@@ -132,32 +131,6 @@ def describe_source(source: object) -> str:
     if isinstance(source, Image.Image):
         return f"<PIL image {source.size} {source.mode}>"
     return f"<{type(source).__name__}>"
-
-
-def sniff_image_type(data: bytes) -> str | None:
-    """Identify an encoded image from its first bytes (magic numbers).
-
-    Args:
-        data: The start of the encoded file; 12 bytes are enough.
-
-    Returns:
-        One of ``"jpeg"``, ``"png"``, ``"gif"``, ``"webp"``, ``"bmp"``, ``"tiff"``, or ``None``
-        when the bytes do not start like any of them.
-    """
-    head = bytes(data[:12])
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "webp"
-    if head.startswith(b"BM") and len(head) >= 6:
-        return "bmp"
-    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
-        return "tiff"
-    return None
 
 
 def load_image(
@@ -313,7 +286,7 @@ def _decode_bytes(data: bytes, name: str, max_pixels: int, draft_size: int | Non
         raise ImageDecodeError(f"{name} is empty (0 bytes); expected a JPEG/PNG/WebP/GIF image")
     kind = sniff_image_type(data)
     if kind is None:
-        raise ImageDecodeError(f"{name} is not a supported image: {_describe_unknown(data)}")
+        raise ImageDecodeError(f"{name} is not a supported image: {describe_unknown(data)}")
     try:
         img = _open_header(data)
     except Image.DecompressionBombError as exc:
@@ -475,49 +448,6 @@ def _tiff_strips_inside(img: Image.Image, size: int) -> bool:
         except (TypeError, ValueError):  # malformed tags: cannot show the data is complete
             return False
     return True
-
-
-def _describe_unknown(data: bytes) -> str:
-    """Say what non-image bytes look like, for the error message."""
-    head = data[:512]
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n\x00").lower()
-    if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
-        stripped.startswith(b"<") and b"<html" in stripped
-    ):
-        return (
-            "it looks like HTML/text, not an image (was a web page saved instead of the "
-            "image itself?)"
-        )
-    if stripped.startswith(b"<svg") or (stripped.startswith(b"<?xml") and b"<svg" in head):
-        return "it looks like an SVG (vector graphics), which is not supported; rasterise it"
-    if stripped.startswith(b"%pdf"):
-        return "it looks like a PDF document, not an image"
-    if head[4:8] == b"ftyp":
-        return (
-            "it looks like HEIC/AVIF or a video (ISO media container), which is not "
-            "supported; convert it to JPEG or PNG"
-        )
-    if _is_mostly_text(head):
-        return "it looks like HTML/text, not an image (was an error page or text file saved?)"
-    supported = ", ".join(f.upper() for f in SUPPORTED_FORMATS)
-    return f"unknown format (first bytes {data[:8].hex(' ')}); supported formats: {supported}"
-
-
-def _is_mostly_text(head: bytes) -> bool:
-    if not head:
-        return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        # A multi-byte character may be cut at the end of the sample.
-        try:
-            text = head[:-3].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    if not text:
-        return False
-    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
-    return printable / len(text) >= 0.95
 
 
 def _pil_to_rgb(img: Image.Image, name: str, max_pixels: int) -> np.ndarray:

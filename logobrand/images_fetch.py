@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from logobrand.errors import FetchError, InvalidArgumentError
-from logobrand.images import _describe_unknown, sniff_image_type
+from logobrand.image_types import describe_unknown, sniff_image_type
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -455,7 +455,7 @@ def _fetch_once(url: str, where: str, pol: FetchPolicy, deadline: float) -> byte
     if sniff_image_type(body) is None:
         raise FetchError(
             f"cannot fetch {where}: the content (type {content_type or 'not given'}) is not a "
-            f"supported image: {_describe_unknown(body)}"
+            f"supported image: {describe_unknown(body)}"
         )
     return body
 
