@@ -24,9 +24,7 @@ from typing import Any
 import numpy as np
 
 from logobrand.errors import InvalidArgumentError, check_int
-
-NO_LOGO = "no-logo"
-"""The label of photos without a logo (same string as ``logobrand.data.NO_LOGO``)."""
+from logobrand.inference.prediction import NO_LOGO  # defined once, with the decision rule
 
 LabelLike = str | None
 """A brand name, or ``None`` / ``"no-logo"`` for no logo."""

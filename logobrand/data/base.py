@@ -23,9 +23,7 @@ from numpy.typing import NDArray
 
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError
 from logobrand.images import load_image
-
-NO_LOGO = "no-logo"
-"""The label of photos that show no brand logo."""
+from logobrand.inference.prediction import NO_LOGO  # defined once, with the decision rule
 
 FLICKRLOGOS32_CLASSES: tuple[str, ...] = (
     "adidas", "aldi", "apple", "becks", "bmw", "carlsberg", "chimay", "cocacola", "corona",

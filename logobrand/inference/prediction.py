@@ -31,7 +31,8 @@ import numpy as np
 from logobrand.errors import InvalidArgumentError
 
 NO_LOGO = "no-logo"
-"""The label of the "no brand in this photo" class (same as ``logobrand.data.NO_LOGO``)."""
+"""The label of the "no brand in this photo" class; :mod:`logobrand.data` and
+:mod:`logobrand.metrics` re-export this one definition."""
 
 
 @dataclass(frozen=True)
