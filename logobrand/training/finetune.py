@@ -455,15 +455,43 @@ def train_finetuned_model(
     return save_model_dir(model, out / "model", config)
 
 
+def list_photos(data_root: str | Path, part: str, seed: int = 0) -> list[Path]:
+    """Photo files of one part of the long recipe's split, for the bundling commands.
+
+    ``part`` is ``"val"`` (brand, no-logo and ``otherlogos`` validation photos: what calibrates
+    the gallery and the int8 copy) or ``"train-negatives"`` (the training part's no-logo
+    photos: backgrounds for box-head composites).
+    """
+    root = Path(data_root)
+    splits = shared_data_splits(root, seed=seed)
+    _, other_val, _ = otherlogos_splits(root / "otherlogos", seed=seed)
+    if part == "val":
+        return [s.path for s in splits.val.samples] + [s.path for s in other_val]
+    if part == "train-negatives":
+        return [s.path for s in splits.train.samples if s.label == NO_LOGO]
+    raise ValueError(f"unknown part {part!r}; use 'val' or 'train-negatives'")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line of the long recipe (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m logobrand.training.finetune")
     parser.add_argument("--data-root", required=True, help="the shared/data folder")
-    parser.add_argument("--out", required=True, help="run folder (checkpoints, model/)")
+    parser.add_argument("--out", help="run folder (checkpoints, model/)")
     parser.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
     parser.add_argument("--composites", type=int, default=FinetuneConfig.composites)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    parser.add_argument(
+        "--list",
+        choices=["val", "train-negatives"],
+        help="print the photo paths of this part, one per line, and exit",
+    )
     args = parser.parse_args(argv)
+    if args.list:
+        for path in list_photos(args.data_root, args.list):
+            print(path)
+        return 0
+    if not args.out:
+        parser.error("--out is required to train")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = FinetuneConfig(epochs=args.epochs, composites=args.composites)
     directory = train_finetuned_model(args.data_root, args.out, cfg, resume=args.resume)

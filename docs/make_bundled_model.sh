@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build the bundled models (logobrand/_default and logobrand/_fast) from the long recipe.
+# See docs/model_card.rst. About 2 h 15 min on 2 CPU cores, most of it the training, which
+# checkpoints every epoch: run the script again to resume an interrupted run.
+#
+#   bash docs/make_bundled_model.sh [RUN_DIR]      (from the repository root, train extra installed)
+set -euo pipefail
+DATA="${DATA:-../shared/data}"
+RUN="${1:-$HOME/logobrand-runs/finetune-v1}"
+EPOCHS="${EPOCHS:-12}"
+
+# 1. Train (or resume), choose the input size, calibrate on validation data: $RUN/model
+resume=()
+[[ -d "$RUN/checkpoints/last" ]] && resume=(--resume)
+python -m logobrand.training.finetune --data-root "$DATA" --out "$RUN" --epochs "$EPOCHS" "${resume[@]}"
+python -m logobrand.training.finetune --data-root "$DATA" --list val > "$RUN/val.txt"
+python -m logobrand.training.finetune --data-root "$DATA" --list train-negatives > "$RUN/backgrounds.txt"
+
+# 2. The box head: the boxed otherlogos photos of the train part + 2,000 artwork composites on
+#    training no-logo photos (no FlickrLogos-27 photo, so both box benchmarks stay clean).
+rm -rf "$RUN/model-boxes"
+mapfile -t backgrounds < "$RUN/backgrounds.txt"
+logobrand train-boxes "$RUN/model" --otherlogos "$DATA/otherlogos" \
+    --artwork "$DATA/brand-art/simple-icons" --backgrounds "${backgrounds[@]}" --out "$RUN/model-boxes"
+
+# 3. Gallery calibration from the validation photos, so that add_brand is safe right away.
+mapfile -t val < "$RUN/val.txt"
+logobrand brands calibrate "${val[@]}" --model "$RUN/model-boxes"
+
+# 4. The int8 copy (the `fast` preset), calibrated on 256 validation photos.
+rm -rf "$RUN/model-int8"
+logobrand quantize "$RUN/model-boxes" --calibration "${val[@]}" --out "$RUN/model-int8"
+
+# 5. Copy both into the package, without the PyTorch weights (not needed to predict).
+python - "$RUN" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+
+run = Path(sys.argv[1])
+for source, target in ((run / "model-boxes", Path("logobrand/_default")),
+                       (run / "model-int8", Path("logobrand/_fast"))):
+    config = json.loads((source / "config.json").read_text())
+    config["files"].pop("weights", None)
+    names = sorted(set(config["files"].values()))
+    for extra in ("gallery.npz",):  # the gallery's array file is named by gallery.json
+        if (source / extra).is_file():
+            names.append(extra)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    for name in names:
+        shutil.copyfile(source / name, target / name)
+    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    print(f"{target}: {', '.join(names)} + config.json")
+PY
