@@ -293,3 +293,60 @@ def test_progress_bar_writes_to_stderr(capsys: pytest.CaptureFixture[str]) -> No
     trainer.fit()
     err = capsys.readouterr().err
     assert "[Epoch 1] Train-acc:" in err and "[Epoch 2] Train-acc:" in err
+
+
+# -- CosineSchedule ---------------------------------------------------------------------------
+
+
+class LrRecorder(Callback):
+    order: ClassVar[int] = 0  # after CosineSchedule (-50): sees the rate of the next step
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        self.rates.append(float(trainer.optimizer.param_groups[0]["lr"]))
+
+
+def test_cosine_schedule_warms_up_then_decays_and_resumes_on_the_curve(tmp_path: Path) -> None:
+    from logobrand.training import CosineSchedule, ModelCheckpoint
+
+    schedule = CosineSchedule(warmup=1.0, final=0.1)
+    trainer = make_trainer([schedule], epochs=4, lr=0.1)  # 3 steps per epoch
+    rates = [schedule.rate(trainer, step) for step in range(12)]
+    assert rates[0] < rates[1] < rates[2] <= 0.1 + 1e-12  # warm-up over the first epoch
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:], strict=False))  # then decays
+    assert 0.01 < rates[-1] < 0.02  # near final * peak on the last step
+    assert schedule.rate(trainer, 12) == pytest.approx(0.01)  # reached once the run is over
+    recorder = LrRecorder()
+    whole = make_trainer([CosineSchedule(warmup=1.0), recorder], epochs=4, lr=0.1)
+    whole.fit()
+    first = make_trainer(
+        [CosineSchedule(warmup=1.0), ModelCheckpoint(tmp_path / "ck", save_model=False)],
+        epochs=2,
+        lr=0.1,
+    )
+    first.fit()
+    resumed_rates = LrRecorder()
+    second = make_trainer(
+        [
+            CosineSchedule(warmup=1.0),
+            resumed_rates,
+            ModelCheckpoint(tmp_path / "ck", save_model=False),
+        ],
+        epochs=4,
+        lr=0.1,
+    )
+    second.fit(resume_from=tmp_path / "ck")
+    assert resumed_rates.rates == pytest.approx(recorder.rates[2:])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"warmup": -1.0}, "warmup"), ({"final": 1.5}, "final"), ({"peak": 0.0}, "peak")],
+)
+def test_cosine_schedule_refuses_bad_settings(kwargs: dict[str, float], match: str) -> None:
+    from logobrand.training import CosineSchedule
+
+    with pytest.raises(InvalidArgumentError, match=match):
+        CosineSchedule(**kwargs)  # type: ignore[arg-type]
