@@ -394,7 +394,6 @@ def train_finetuned_model(
     )
     history = trainer.fit(resume_from=out / "checkpoints" if resume else None)
     train_seconds = sum(float(row["seconds"]) for row in history)
-    model = model.to(memory_format=torch.contiguous_format)
 
     # Choose the inference size, then calibrate, on validation data only.
     val_y = torch.tensor(data.val.targets)
@@ -451,7 +450,7 @@ def train_finetuned_model(
             "trained_on": trained_on_record(data.paths),
         },
     )
-    model.eval()
+    model = model.to(memory_format=torch.contiguous_format).eval()  # the plain layout to export
     return save_model_dir(model, out / "model", config)
 
 
