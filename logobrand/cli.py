@@ -501,14 +501,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _train_long_recipe(args: argparse.Namespace) -> int:
+    """``train --recipe long``: the bundled model's recipe (hours; resumable)."""
+    from dataclasses import replace
+
+    from logobrand.training.finetune import FinetuneConfig, train_finetuned_model
+
+    config = FinetuneConfig()
+    if args.epochs is not None:
+        config = replace(config, epochs=args.epochs)
+    directory = train_finetuned_model(
+        args.data_root, args.out, config, resume=args.resume, progress=not (_ci() or args.quiet)
+    )
+    print(f"saved {directory}; try: {PROG} predict --model {directory} PHOTO", flush=True)
+    return EXIT_OK
+
+
 def _train_recipe(args: argparse.Namespace) -> int:
-    if args.recipe != "default":
-        raise InvalidArgumentError(f"unknown recipe {args.recipe!r}; the only one is 'default'")
     if args.data_root is None:
         raise InvalidArgumentError(
-            "--recipe default needs --data-root DIR (the folder with logos32plus/, nologo/ and "
-            "flickrlogos27/, e.g. ../shared/data)"
+            f"--recipe {args.recipe} needs --data-root DIR (the folder with logos32plus/, "
+            "nologo/, flickrlogos27/ and otherlogos/, e.g. ../shared/data)"
         )
+    if args.recipe == "long":
+        return _train_long_recipe(args)
     ignored = [
         flag
         for flag, value in (
@@ -1313,8 +1329,12 @@ examples:
   # continue an interrupted run where it stopped
   logobrand train ... --out runs/lite0 --epochs 10 --resume
 
-  # the bundled default model's recipe (cached trunk, calibrated threshold)
+  # the quick recipe (cached trunk, calibrated threshold; about 30 minutes on 2 cores)
   logobrand train --recipe default --data-root ../shared/data --out runs/default
+
+  # the bundled model's recipe (whole network, other brands as negatives; about 2 hours;
+  # run it again with --resume after an interruption)
+  logobrand train --recipe long --data-root ../shared/data --out runs/long
 
 --out DIR receives best/ (a model directory: `logobrand predict --model DIR` loads it),
 last/ (the resumable state) and history.csv. Every photo is squashed to a square before
@@ -1451,8 +1471,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument(
         "--recipe",
-        choices=["default"],
-        help="run the bundled default model's recipe on --data-root instead of the Trainer",
+        choices=["default", "long"],
+        help="run a recipe on --data-root instead of the Trainer: 'default' (about 30 min) or "
+        "'long' (the bundled model's: hours, resumable with --resume)",
     )
     src.add_argument(
         "--data-root",

@@ -841,3 +841,11 @@ def test_predict_inputs_count_and_no_bars_off_a_terminal(
     code, out, err = run(["predict", "--model", str(model_dir), str(folder)], capsys)
     assert code == 0 and len(out.splitlines()) == 3
     assert "\r" not in err
+
+
+def test_train_long_recipe_needs_data_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    code, _, err = run(["train", "--recipe", "long", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "--recipe long needs --data-root" in err
