@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -493,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--out is required to train")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = FinetuneConfig(epochs=args.epochs, composites=args.composites)
-    directory = train_finetuned_model(args.data_root, args.out, cfg, resume=args.resume)
+    directory = train_finetuned_model(
+        args.data_root, args.out, cfg, resume=args.resume, log=partial(print, flush=True)
+    )
     print(f"model written to {directory}")
     return 0
 
