@@ -614,6 +614,31 @@ def precision_recall_curve_logo(
     )
 
 
+def fit_temperature(logits: np.ndarray, targets: Sequence[int] | np.ndarray) -> float:
+    """The softmax temperature (0.25 to 4, 61 log-spaced values) with the lowest mean negative
+    log-likelihood of ``targets`` under ``softmax(logits / T)``. Use validation data.
+
+    Example:
+        >>> logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])
+        >>> fit_temperature(logits, [0, 1, 1]) > 1.0  # over-confident: soften
+        True
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.int64)
+    if z.ndim != 2 or y.shape != (z.shape[0],) or z.shape[0] == 0:
+        raise InvalidArgumentError(
+            f"fit_temperature needs (N, C) logits and N targets, got {z.shape} and {y.shape}"
+        )
+    grid = np.exp(np.linspace(math.log(0.25), math.log(4.0), 61))
+    losses = []
+    for t in grid:
+        scaled = z / t
+        shifted = scaled - scaled.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        losses.append(-float(log_probs[np.arange(len(y)), y].mean()))
+    return float(grid[int(np.argmin(losses))])
+
+
 @dataclass(frozen=True)
 class ThresholdChoice:
     """The threshold picked by :func:`threshold_for_precision` and what it achieves.
@@ -749,6 +774,7 @@ __all__ = [
     "ThresholdChoice",
     "apply_threshold",
     "expected_calibration_error",
+    "fit_temperature",
     "precision_recall_curve_logo",
     "recognition_report",
     "reliability_bins",

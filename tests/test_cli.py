@@ -560,6 +560,14 @@ def test_train_then_predict_and_resume(
     assert "[Epoch 1] Train-acc:" in out and "Val-acc:" in out
     assert (out_dir / "best" / "config.json").is_file()
     assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 1
+    # the best model is calibrated on the validation part and records its training photos
+    from logobrand.inference.config import photo_digest, trained_on
+
+    best = ModelConfig.load(out_dir / "best")
+    assert best.training["validation_curve"]["thresholds"]
+    assert best.training["calibration"]["photos"] > 0
+    seen = trained_on(best)
+    assert seen is not None and photo_digest(next(data.rglob("*.png"))) in seen
     # the checkpoint folder is a model for predict
     red = save_photo(tmp_path / "red.png", "red")
     code, out, _ = run(["predict", "--model", str(out_dir), "--json", str(red)], capsys)

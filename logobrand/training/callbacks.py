@@ -267,6 +267,12 @@ class ModelCheckpoint(Callback):
         preprocessing: Preprocessing written to ``config.json``; defaults to the
             architecture's registered preprocessing. Give it when training at another size.
         labels: Labels in output order; defaults to the train set's ``classes``.
+        calibrate: When training ends, calibrate ``best/`` on the validation set (its
+            temperature, its threshold for ``target_precision`` and the validation curve:
+            :mod:`logobrand.inference.calibrate`) and record the photos it was trained and
+            calibrated on (``training["trained_on"]``). Needs a validation set of files
+            (a :mod:`logobrand.data` dataset); skipped, with a log line, otherwise.
+        target_precision: The logo precision the threshold is chosen for.
 
     Attributes:
         best: Best monitored value so far. best_epoch: Its epoch.
@@ -288,8 +294,12 @@ class ModelCheckpoint(Callback):
         architecture: str | None = None,
         preprocessing: Preprocessing | None = None,
         labels: Sequence[str] | None = None,
+        calibrate: bool = True,
+        target_precision: float = 0.98,
     ) -> None:
         self.directory = Path(directory)
+        self.calibrate = bool(calibrate)
+        self.target_precision = float(target_precision)
         self._m = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
         self.save_best_only = bool(save_best_only)
         self.save_model = bool(save_model)
@@ -419,6 +429,45 @@ class ModelCheckpoint(Callback):
             replace_state_dir(self.last_dir, write_state)
         finally:
             restore_rng(rng)  # saving (ONNX export) must not change the training randomness
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """Calibrate ``best/`` on the validation set and record the training photos."""
+        from logobrand.inference.config import CONFIG_NAME
+
+        if not (self.calibrate and self.save_model and (self.best_dir / CONFIG_NAME).is_file()):
+            return
+        if trainer.stop_training is False and trainer.epoch < trainer.epochs:
+            return  # training failed or was interrupted: calibrate when it completes
+        samples = getattr(trainer.val, "samples", None)
+        if not samples:
+            logger.info(
+                "ModelCheckpoint: %s not calibrated: the validation set has no photo files",
+                self.best_dir,
+            )
+            return
+        from logobrand.data import FileDataset
+        from logobrand.inference import LogoClassifier
+        from logobrand.inference.calibrate import calibrate, calibrated_config
+        from logobrand.inference.config import ModelConfig, trained_on_record
+
+        clf = LogoClassifier.from_pretrained(self.best_dir, threads=1)
+        result = calibrate(
+            clf, FileDataset(list(samples), trainer.classes), target_precision=self.target_precision
+        )
+        config = calibrated_config(ModelConfig.load(self.best_dir), result)
+        paths = [s.path for s in getattr(trainer.train, "samples", [])] + [s.path for s in samples]
+        training = {**config.training, "trained_on": trained_on_record(paths)}
+        ModelConfig.from_dict({**config.to_dict(), "training": training}).save(self.best_dir)
+        logger.info(
+            "calibrated %s on %d validation photos: temperature %.3f, threshold %.4f "
+            "(logo precision %.3f, recall %.3f)",
+            self.best_dir,
+            result.photos,
+            result.temperature,
+            result.threshold,
+            result.precision,
+            result.recall,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Return the best value and its epoch."""

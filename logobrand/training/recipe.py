@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
+from logobrand import metrics
 from logobrand.data import NO_LOGO, FileDataset, Sample
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError, LogoBrandError
 from logobrand.images import load_image
@@ -319,10 +320,9 @@ def _logits(
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """Return the softmax temperature that minimises the negative log-likelihood."""
-    grid = np.exp(np.linspace(math.log(0.25), math.log(4.0), 61))
-    losses = [float(nn.functional.cross_entropy(logits / t, targets)) for t in grid]
-    return float(grid[int(np.argmin(losses))])
+    """Return the softmax temperature that minimises the negative log-likelihood
+    (:func:`logobrand.metrics.fit_temperature` on the tensors' values)."""
+    return metrics.fit_temperature(logits.detach().numpy(), targets.numpy())
 
 
 def choose_threshold(

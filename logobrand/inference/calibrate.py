@@ -1,0 +1,161 @@
+"""Calibration, one step for any trained model: a temperature, then a threshold.
+
+Given a model and labelled validation photos it never trained on:
+
+1. the softmax temperature that minimises their negative log-likelihood
+   (:func:`logobrand.metrics.fit_temperature`);
+2. the lowest "no logo" threshold whose logo precision reaches the target
+   (:func:`logobrand.metrics.threshold_for_precision`), and the whole precision/recall curve it
+   was chosen from (stored, so that ``--target-precision`` can pick another point later).
+
+:class:`~logobrand.training.ModelCheckpoint` runs it on the best epoch at the end of training;
+the recipes run it too. Nothing here needs torch.
+
+Example:
+    >>> # clf = LogoClassifier.from_pretrained("runs/lite0/best")
+    >>> # result = calibrate(clf, val_dataset)
+    >>> # calibrated_config(clf.config, result).save("runs/lite0/best")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from logobrand.errors import InvalidArgumentError, LogoBrandError
+from logobrand.inference.config import ModelConfig, curve_record
+from logobrand.inference.prediction import NO_LOGO, softmax
+from logobrand.metrics import fit_temperature, precision_recall_curve_logo, threshold_for_precision
+
+if TYPE_CHECKING:
+    from logobrand.data import FileDataset
+    from logobrand.inference.classifier import LogoClassifier
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What :func:`calibrate` found.
+
+    Attributes:
+        temperature: The fitted softmax temperature.
+        threshold: The "no logo" threshold for the target precision.
+        target_precision: The logo precision asked for.
+        reached: Whether the target was reached on the validation photos.
+        precision: Logo precision at ``threshold`` on them.
+        recall: Logo recall at ``threshold`` on them.
+        curve: The validation curve (:func:`logobrand.inference.config.curve_record`).
+        photos: Photos used.
+        failed: Photos that could not be decoded (left out).
+    """
+
+    temperature: float
+    threshold: float
+    target_precision: float
+    reached: bool
+    precision: float
+    recall: float
+    curve: dict[str, list[float]]
+    photos: int
+    failed: int
+
+
+def calibrate(
+    classifier: LogoClassifier,
+    data: FileDataset,
+    *,
+    target_precision: float = 0.98,
+    batch_size: int = 32,
+) -> CalibrationResult:
+    """Fit the temperature and choose the threshold of ``classifier`` on ``data``.
+
+    Args:
+        classifier: The model (its own temperature and threshold are ignored).
+        data: Labelled validation photos (``"no-logo"`` for photos without one of its brands),
+            never used to train it. Labels the model does not know are refused.
+        target_precision: The logo precision the threshold must reach, in ``(0, 1]``.
+        batch_size: Photos per ONNX run.
+
+    Returns:
+        A :class:`CalibrationResult`.
+
+    Raises:
+        InvalidArgumentError: ``data`` is empty, holds labels the model lacks, or none of its
+            photos can be decoded.
+    """
+    labels = list(classifier.labels)
+    unknown = sorted({s.label for s in data.samples} - set(labels))
+    if unknown:
+        raise InvalidArgumentError(
+            f"the calibration photos have labels the model does not know: {unknown}"
+        )
+    if not data.samples:
+        raise InvalidArgumentError("calibration needs validation photos; got none")
+    rows: list[np.ndarray] = []
+    targets: list[int] = []
+    batch: list[np.ndarray] = []
+    failed = 0
+    for sample in data.samples:
+        try:
+            batch.append(classifier.preprocess(sample.path))
+        except LogoBrandError:
+            failed += 1
+            continue
+        targets.append(labels.index(sample.label))
+        if len(batch) == batch_size:
+            rows.append(classifier.predict_logits(np.stack(batch)))
+            batch = []
+    if batch:
+        rows.append(classifier.predict_logits(np.stack(batch)))
+    if not rows:
+        raise InvalidArgumentError(f"none of the {failed} calibration photos could be decoded")
+    logits = np.concatenate(rows)
+    temperature = fit_temperature(logits, targets)
+    probs = softmax(logits, temperature)
+    brand_cols = [i for i, label in enumerate(labels) if label != NO_LOGO]
+    best = np.asarray(brand_cols)[probs[:, brand_cols].argmax(1)]
+    truth = [labels[t] for t in targets]
+    names = [labels[b] for b in best]
+    scores = probs[np.arange(len(probs)), best]
+    choice = threshold_for_precision(truth, names, scores, target_precision)
+    curve = precision_recall_curve_logo(truth, names, scores)
+    return CalibrationResult(
+        temperature=temperature,
+        threshold=choice.threshold,
+        target_precision=float(target_precision),
+        reached=choice.reached,
+        precision=choice.precision,
+        recall=choice.recall,
+        curve=curve_record(
+            curve.thresholds.tolist(), curve.precision.tolist(), curve.recall.tolist()
+        ),
+        photos=len(targets),
+        failed=failed,
+    )
+
+
+def calibrated_config(config: ModelConfig, result: CalibrationResult) -> ModelConfig:
+    """``config`` with the temperature, threshold and validation curve of ``result``."""
+    training: dict[str, Any] = {
+        **config.training,
+        "validation_curve": result.curve,
+        "calibration": {
+            "photos": result.photos,
+            "failed": result.failed,
+            "val_logo_precision": result.precision,
+            "val_logo_recall": result.recall,
+            "target_reached": result.reached,
+        },
+    }
+    return dataclasses.replace(
+        config,
+        temperature=result.temperature,
+        threshold=result.threshold,
+        target_precision=result.target_precision,
+        training=training,
+    )
+
+
+__all__ = ["CalibrationResult", "calibrate", "calibrated_config"]
