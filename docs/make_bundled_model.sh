@@ -23,22 +23,25 @@ mapfile -t backgrounds < "$RUN/backgrounds.txt"
 logobrand train-boxes "$RUN/model" --otherlogos "$DATA/otherlogos" \
     --artwork "$DATA/brand-art/simple-icons" --backgrounds "${backgrounds[@]}" --out "$RUN/model-boxes"
 
-# 3. Gallery calibration from the validation photos, so that add_brand is safe right away.
+# 3. Gallery calibration on every fourth validation photo (279: enough to whiten; the gallery
+#    keeps their embeddings, 2 MB per model), so that add_brand is safe right away.
 mapfile -t val < "$RUN/val.txt"
-logobrand brands calibrate "${val[@]}" --model "$RUN/model-boxes"
+mapfile -t quarter < <(awk 'NR % 4 == 1' "$RUN/val.txt")
+logobrand brands calibrate "${quarter[@]}" --model "$RUN/model-boxes"
 
 # 4. The int8 copy (the `fast` preset), calibrated on 256 validation photos.
 rm -rf "$RUN/model-int8"
 logobrand quantize "$RUN/model-boxes" --calibration "${val[@]}" --out "$RUN/model-int8"
 
 # 5. Copy both into the package, without the PyTorch weights (not needed to predict).
-python - "$RUN" <<'PY'
+python - "$RUN" "${PACKAGE:-logobrand}" <<'PY'
 import json, shutil, sys
 from pathlib import Path
 
 run = Path(sys.argv[1])
-for source, target in ((run / "model-boxes", Path("logobrand/_default")),
-                       (run / "model-int8", Path("logobrand/_fast"))):
+package = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("logobrand")
+for source, target in ((run / "model-boxes", package / "_default"),
+                       (run / "model-int8", package / "_fast")):
     config = json.loads((source / "config.json").read_text())
     config["files"].pop("weights", None)
     names = sorted(set(config["files"].values()))
