@@ -23,6 +23,8 @@ comparison table below the main one measures both kinds.
   (BSDS500 from ``nologo/`` and FlickrLogos-27's no-logo photos) and photos of the 32 known
   brands (a seeded sample of the *test* part of Logos-32plus, ``--known-per-brand`` per
   brand, and FlickrLogos-27's photos of its 14 shared brands).
+* A model directory that stores its own gallery calibration (the bundled ones) gets one more
+  row: the brands added to that calibration as shipped, with no ``calibrate`` call.
 * Calibration of the gallery threshold (target: 1 % of negatives matched; 2 % in one row):
   the recipe's validation part (Logos-32plus + ImageNet no-logo) plus the ImageNet no-logo
   photos of its test part, never the photos above. ``Gallery.calibrate`` whitens: half of
@@ -476,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         calib.rows, target_fpr=2 * TARGET_FPR, whiten=args.whiten
     )
     photo_rows(NEW_BRANDS, 5, loose, "5 photos")
+    shipped = clf.gallery  # the calibration stored in the model directory, if any
+    if shipped is not None and shipped.calibrated and len(shipped) == 0 and shipped.kind == kind:
+        photo_rows(NEW_BRANDS, 5, shipped, "5 photos, the model's stored calibration")
 
     # artwork: the new brands that simple-icons covers
     from logobrand.artwork import PHOTO_SHARE, find_simple_icon, render_references
