@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from logobrand.errors import InvalidArgumentError, check_int
-from logobrand.inference.prediction import NO_LOGO  # defined once, with the decision rule
+from logobrand.inference.prediction import NO_LOGO as NO_LOGO  # defined once, with the rule
 
 LabelLike = str | None
 """A brand name, or ``None`` / ``"no-logo"`` for no logo."""

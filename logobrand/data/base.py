@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError
 from logobrand.images import load_image
-from logobrand.inference.prediction import NO_LOGO  # defined once, with the decision rule
+from logobrand.inference.prediction import NO_LOGO as NO_LOGO  # defined once, with the rule
 
 FLICKRLOGOS32_CLASSES: tuple[str, ...] = (
     "adidas", "aldi", "apple", "becks", "bmw", "carlsberg", "chimay", "cocacola", "corona",
