@@ -29,7 +29,7 @@ from logobrand.errors import InvalidArgumentError, ModelFormatError, missing_ext
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy
 from logobrand.inference.classifier import BUNDLED_MODELS, DEFAULT_BATCH_SIZE
 from logobrand.inference.onnx import usable_cpu_count
-from logobrand.integrations import (
+from logobrand.integrations.core import (
     PREDICTION_COLUMNS,
     PredictSettings,
     check_model_on_driver,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from logobrand.errors import InvalidArgumentError, missing_extra
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy
 from logobrand.inference.classifier import DEFAULT_BATCH_SIZE
-from logobrand.integrations import (
+from logobrand.integrations.core import (
     PREDICTION_COLUMNS,
     PredictSettings,
     check_model_on_driver,
