@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from logobrand.data import NO_LOGO, FileDataset, Sample  # noqa: E402
+from logobrand.inference.calibrate import calibrate_logits  # noqa: E402
+from logobrand.metrics import fit_temperature  # noqa: E402
 from logobrand.training.recipe import (  # noqa: E402
     RecipeConfig,
     augmented_view,
-    choose_threshold,
-    fit_temperature,
     train_default_model,
 )
 
@@ -51,7 +51,7 @@ def test_fit_temperature_recovers_a_known_temperature() -> None:
     gen = torch.Generator().manual_seed(0)
     true_logits = torch.randn(4000, 5, generator=gen) * 2.0
     targets = torch.multinomial(torch.softmax(true_logits, 1), 1, generator=gen).squeeze(1)
-    fitted = fit_temperature(true_logits * 3.0, targets)  # over-confident by a factor 3
+    fitted = fit_temperature((true_logits * 3.0).numpy(), targets.numpy())  # over-confident x3
     assert 2.4 < fitted < 3.7
 
 
@@ -61,9 +61,13 @@ def test_choose_threshold_reaches_the_target_on_separable_scores() -> None:
         [[0.9, 0.05, 0.05], [0.1, 0.85, 0.05], [0.3, 0.2, 0.5], [0.35, 0.3, 0.35]], np.float32
     )
     targets = [0, 1, 2, 2]
-    threshold, reached, precision, recall = choose_threshold(probs, targets, labels, 0.98)
-    assert reached and precision == 1.0 and recall == 1.0
-    assert 0.35 < threshold <= 0.85 + 1e-6
+    result = calibrate_logits(np.log(probs), targets, labels, target_precision=0.98)
+    assert result.reached and result.precision == 1.0 and result.recall == 1.0
+    from logobrand.inference.prediction import softmax
+
+    scaled = softmax(np.log(probs.astype(np.float64)), result.temperature)
+    best_brand = scaled[:, :2].max(1)  # the threshold applies to the best brand's probability
+    assert best_brand[2:].max() < result.threshold <= best_brand[:2].min() + 1e-6
 
 
 def _tiny_dataset(root: Path, per_class: int, seed: int) -> FileDataset:

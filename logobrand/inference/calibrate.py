@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,9 +112,35 @@ def calibrate(
         rows.append(classifier.predict_logits(np.stack(batch)))
     if not rows:
         raise InvalidArgumentError(f"none of the {failed} calibration photos could be decoded")
-    logits = np.concatenate(rows)
+    return calibrate_logits(
+        np.concatenate(rows), targets, labels, target_precision=target_precision, failed=failed
+    )
+
+
+def calibrate_logits(
+    logits: np.ndarray,
+    targets: Sequence[int],
+    labels: Sequence[str],
+    *,
+    target_precision: float = 0.98,
+    failed: int = 0,
+) -> CalibrationResult:
+    """The calibration step on validation logits already computed (what :func:`calibrate` and
+    the training recipes share).
+
+    Args:
+        logits: ``(N, C)`` raw network outputs, columns in ``labels`` order.
+        targets: The true class index of each row.
+        labels: The labels; must contain ``"no-logo"``.
+        target_precision: The logo precision the threshold must reach, in ``(0, 1]``.
+        failed: Photos that could not be decoded (recorded in the result).
+
+    Returns:
+        A :class:`CalibrationResult`.
+    """
+    labels = list(labels)
     temperature = fit_temperature(logits, targets)
-    probs = softmax(logits, temperature)
+    probs = softmax(np.asarray(logits, dtype=np.float64), temperature)
     brand_cols = [i for i, label in enumerate(labels) if label != NO_LOGO]
     best = np.asarray(brand_cols)[probs[:, brand_cols].argmax(1)]
     truth = [labels[t] for t in targets]
@@ -131,7 +158,7 @@ def calibrate(
         curve=curve_record(
             curve.thresholds.tolist(), curve.precision.tolist(), curve.recall.tolist()
         ),
-        photos=len(targets),
+        photos=len(truth),
         failed=failed,
     )
 
@@ -158,4 +185,4 @@ def calibrated_config(config: ModelConfig, result: CalibrationResult) -> ModelCo
     )
 
 
-__all__ = ["CalibrationResult", "calibrate", "calibrated_config"]
+__all__ = ["CalibrationResult", "calibrate", "calibrate_logits", "calibrated_config"]

@@ -453,22 +453,3 @@ def result_columns(results: Sequence[Prediction | Failure]) -> dict[str, list[An
             columns["error_type"].append(result.error_type)
     return columns
 
-
-__all__ = [
-    "DEFAULT_MODEL_NAMES",
-    "PREDICTION_COLUMNS",
-    "LoadRecord",
-    "PredictSettings",
-    "check_model_on_driver",
-    "clear_cache",
-    "describe_input",
-    "file_uri_to_path",
-    "get_classifier",
-    "load_records",
-    "make_decoder",
-    "model_argument",
-    "predict_chunks",
-    "predict_values",
-    "resolve_model_dir",
-    "result_columns",
-]

@@ -48,16 +48,14 @@ from logobrand.data import NO_LOGO
 from logobrand.data.otherlogos import otherlogos_splits
 from logobrand.errors import LogoBrandError
 from logobrand.images import load_image
-from logobrand.inference.config import ModelConfig, curve_record, trained_on_record
+from logobrand.inference.calibrate import calibrate_logits
+from logobrand.inference.config import ModelConfig, trained_on_record
 from logobrand.inference.export import save_model_dir
-from logobrand.metrics import precision_recall_curve_logo
 from logobrand.models import Preprocessing, create_model, get_model_spec
 from logobrand.training.callbacks import CosineSchedule, HistoryLogger, ModelCheckpoint
 from logobrand.training.recipe import (
     _draw_words,
     _squash,
-    choose_threshold,
-    fit_temperature,
     shared_data_splits,
 )
 from logobrand.training.trainer import Trainer
@@ -109,7 +107,7 @@ class FinetuneConfig:
     train_size: int = 224
     canonical_size: int = 224
     input_sizes: tuple[int, ...] = (224, 256, 288, 320)
-    epochs: int = 9
+    epochs: int = 11
     batch_size: int = 32
     lr: float = 1e-3
     warmup: float = 0.3
@@ -410,31 +408,22 @@ def train_finetuned_model(
             best = (loss, size, logits)
     assert best is not None
     _, size, logits = best
-    temperature = fit_temperature(logits, val_y)
-    probs = torch.softmax(logits / temperature, 1).numpy()
     labels = list(data.train.classes)
-    threshold, reached, precision, recall = choose_threshold(
-        probs, val_y.tolist(), labels, cfg.target_precision
+    calibration = calibrate_logits(
+        logits.numpy(), val_y.tolist(), labels, target_precision=cfg.target_precision
     )
     log(
-        f"input size {size}; temperature {temperature:.3f}; threshold {threshold:.4f} "
-        f"(val logo precision {precision:.3f}, recall {recall:.3f}, reached: {reached})"
-    )
-    no_logo = labels.index(NO_LOGO)
-    brand_cols = [i for i in range(len(labels)) if i != no_logo]
-    best_brand = np.asarray(brand_cols)[probs[:, brand_cols].argmax(1)]
-    curve = precision_recall_curve_logo(
-        [labels[t] for t in val_y.tolist()],
-        [labels[b] for b in best_brand],
-        probs[np.arange(len(probs)), best_brand],
+        f"input size {size}; temperature {calibration.temperature:.3f}; threshold "
+        f"{calibration.threshold:.4f} (val logo precision {calibration.precision:.3f}, recall "
+        f"{calibration.recall:.3f}, reached: {calibration.reached})"
     )
     pre = replace(spec.preprocessing, input_size=size, canonical_size=cfg.canonical_size)
     config = ModelConfig(
         architecture=cfg.architecture,
         labels=tuple(labels),
         preprocessing=pre,
-        temperature=temperature,
-        threshold=threshold,
+        temperature=calibration.temperature,
+        threshold=calibration.threshold,
         target_precision=cfg.target_precision,
         training={
             "recipe": {"name": "finetune", **asdict(cfg)},
@@ -443,11 +432,9 @@ def train_finetuned_model(
             "input_size_val_loss": sizes,
             "decode_seconds": round(decode_seconds, 1),
             "train_seconds": round(train_seconds, 1),
-            "val_logo_precision": precision,
-            "val_logo_recall": recall,
-            "validation_curve": curve_record(
-                curve.thresholds.tolist(), curve.precision.tolist(), curve.recall.tolist()
-            ),
+            "val_logo_precision": calibration.precision,
+            "val_logo_recall": calibration.recall,
+            "validation_curve": calibration.curve,
             "trained_on": trained_on_record(data.paths),
         },
     )

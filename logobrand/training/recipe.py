@@ -42,14 +42,13 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
-from logobrand import metrics
 from logobrand.data import NO_LOGO, FileDataset, Sample
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError, LogoBrandError
 from logobrand.images import load_image
+from logobrand.inference.calibrate import calibrate_logits
 from logobrand.inference.config import ModelConfig
 from logobrand.inference.export import quiet_torch_export, save_model_dir
 from logobrand.inference.onnx import create_session
-from logobrand.metrics import threshold_for_precision
 from logobrand.models import Preprocessing, create_model, get_model_spec
 from logobrand.models.efficientnet_lite0 import EfficientNetLite0
 from logobrand.transforms import preprocess
@@ -319,25 +318,6 @@ def _logits(
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """Return the softmax temperature that minimises the negative log-likelihood
-    (:func:`logobrand.metrics.fit_temperature` on the tensors' values)."""
-    return metrics.fit_temperature(logits.detach().numpy(), targets.numpy())
-
-
-def choose_threshold(
-    probs: NDArray[np.float32], targets: Sequence[int], labels: Sequence[str], target: float
-) -> tuple[float, bool, float, float]:
-    """Pick the "no logo" threshold on validation probabilities (see the metrics module)."""
-    no_logo = labels.index(NO_LOGO)
-    brand_cols = [i for i in range(len(labels)) if i != no_logo]
-    best = np.asarray(brand_cols)[probs[:, brand_cols].argmax(1)]
-    scores = probs[np.arange(len(probs)), best]
-    truth = [labels[t] for t in targets]
-    choice = threshold_for_precision(truth, [labels[b] for b in best], scores, target)
-    return choice.threshold, choice.reached, choice.precision, choice.recall
-
-
 def train_default_model(
     train: FileDataset,
     val: FileDataset,
@@ -460,11 +440,11 @@ def train_default_model(
         model.load_state_dict(best_state)
 
     val_logits = _logits(model, val_x, cfg.frozen_blocks)
-    temperature = fit_temperature(val_logits, val_y)
-    probs = torch.softmax(val_logits / temperature, 1).numpy()
-    threshold, reached, precision, recall = choose_threshold(
-        probs, val_y.tolist(), labels, cfg.target_precision
+    calibration = calibrate_logits(
+        val_logits.numpy(), val_y.tolist(), labels, target_precision=cfg.target_precision
     )
+    temperature, threshold = calibration.temperature, calibration.threshold
+    reached, precision, recall = calibration.reached, calibration.precision, calibration.recall
     log(
         f"calibration: temperature {temperature:.3f}, threshold {threshold:.4f} "
         f"(val logo precision {precision:.3f}, recall {recall:.3f}, target reached: {reached})"
@@ -487,6 +467,7 @@ def train_default_model(
             "train_seconds": round(seconds, 1),
             "val_logo_precision": precision,
             "val_logo_recall": recall,
+            "validation_curve": calibration.curve,
         },
     )
     model.eval()
