@@ -29,6 +29,7 @@ import logging
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +43,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
+from logobrand import metrics
 from logobrand.data import NO_LOGO, FileDataset, Sample
 from logobrand.errors import DatasetLayoutError, InvalidArgumentError, LogoBrandError
 from logobrand.images import load_image
@@ -316,6 +318,36 @@ def _logits(
             x = torch.from_numpy(features[start : start + batch].astype(np.float32))
             out.append(model.head(model.features_from(x, frozen_blocks)))
     return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def fit_temperature(logits: Any, targets: Any) -> float:
+    """Deprecated alias of :func:`logobrand.metrics.fit_temperature` (numpy inputs)."""
+    warnings.warn(
+        "logobrand.training.recipe.fit_temperature is deprecated; use "
+        "logobrand.metrics.fit_temperature",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return metrics.fit_temperature(np.asarray(logits), np.asarray(targets))
+
+
+def choose_threshold(
+    probs: NDArray[np.float32], targets: Sequence[int], labels: Sequence[str], target: float
+) -> tuple[float, bool, float, float]:
+    """Deprecated: :func:`logobrand.inference.calibrate.calibrate_logits` fits the temperature
+    and chooses the threshold in one step."""
+    warnings.warn(
+        "logobrand.training.recipe.choose_threshold is deprecated; use "
+        "logobrand.inference.calibrate.calibrate_logits",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    brands = [i for i, label in enumerate(labels) if label != NO_LOGO]
+    best = np.asarray(brands)[np.asarray(probs)[:, brands].argmax(1)]
+    scores = np.asarray(probs)[np.arange(len(best)), best]
+    truth = [labels[t] for t in targets]
+    choice = metrics.threshold_for_precision(truth, [labels[b] for b in best], scores, target)
+    return choice.threshold, choice.reached, choice.precision, choice.recall
 
 
 def train_default_model(
