@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the bundled models (logobrand/_default and logobrand/_fast) from the long recipe.
-# See docs/model_card.rst. About 2 h 15 min on 2 CPU cores, most of it the training, which
+# Build bundled models (logobrand/_default and logobrand/_fast) from the long recipe. The
+# models bundled today are the quick recipe's (docs/model_card.rst says why the long recipe's
+# first run was not bundled); PACKAGE=/some/folder writes the two folders elsewhere. About 2 h 15 min on 2 CPU cores, most of it the training, which
 # checkpoints every epoch: run the script again to resume an interrupted run. (The shipped
 # model's run was started for 12 epochs and, at epoch 4, resumed with --epochs 11 to fit the
 # session; its config.json records the history.)
