@@ -73,7 +73,8 @@ class SimpleIcon:
     color: tuple[int, int, int]
 
 
-def _key(text: str) -> str:
+def brand_key(text: str) -> str:
+    """A brand name as lower-case ASCII letters and digits (``"Citroën"`` -> ``"citroen"``)."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]", "", ascii_text.lower())
 
@@ -122,7 +123,7 @@ def find_simple_icon(root: str | os.PathLike[str], brand: str) -> SimpleIcon | N
         entries = entries.get("icons", [])
     if not isinstance(entries, list):
         raise InvalidArgumentError(f"{index} holds no list of icons; restore it from simple-icons")
-    wanted = _key(brand)
+    wanted = brand_key(brand)
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("slug"), str):
             continue  # not an icon entry
@@ -131,7 +132,7 @@ def find_simple_icon(root: str | os.PathLike[str], brand: str) -> SimpleIcon | N
         aliases = entry.get("aliases")
         aka = aliases.get("aka", []) if isinstance(aliases, dict) else []
         names += aka if isinstance(aka, list) else []
-        if wanted and any(_key(str(n)) == wanted for n in names):
+        if wanted and any(brand_key(str(n)) == wanted for n in names):
             svg = folder / "icons" / f"{slug}.svg"
             if Path(slug).name != slug or not svg.is_file():
                 continue  # no file, or a slug such as "../x" that points outside icons/

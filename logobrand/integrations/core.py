@@ -452,4 +452,3 @@ def result_columns(results: Sequence[Prediction | Failure]) -> dict[str, list[An
             columns["error"].append(result.error)
             columns["error_type"].append(result.error_type)
     return columns
-

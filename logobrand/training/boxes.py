@@ -100,7 +100,7 @@ def compose_box_photos(
         InvalidArgumentError: No usable background or icon, or ``n`` < 1.
         MissingExtraError: cairosvg (the ``art`` extra) is not installed.
     """
-    from logobrand.artwork import parse_hex_color, render_svg
+    from logobrand.artwork import brand_key, parse_hex_color, render_svg
 
     if n < 1:
         raise InvalidArgumentError(f"n must be >= 1, got {n}")
@@ -110,14 +110,14 @@ def compose_box_photos(
         raise InvalidArgumentError(
             f"{index} is missing: pass a simple-icons folder (simple-icons.json + icons/)"
         )
-    banned = [key for key in (_name_key(name) for name in exclude) if key]
+    banned = [key for key in (brand_key(name) for name in exclude) if key]
     icons = [
         (folder / "icons" / f"{entry['slug']}.svg", entry.get("hex", "000000"))
         for entry in json.loads(index.read_text(encoding="utf-8"))
         if isinstance(entry, dict)
         and "slug" in entry
         and not any(
-            key in _name_key(str(entry["slug"])) or key in _name_key(str(entry.get("title", "")))
+            key in brand_key(str(entry["slug"])) or key in brand_key(str(entry.get("title", "")))
             for key in banned
         )
     ]
@@ -171,10 +171,6 @@ def compose_box_photos(
             photo = np.asarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR))
         out.append((np.ascontiguousarray(photo), boxes))
     return out
-
-
-def _name_key(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isascii() and ch.isalnum())
 
 
 def _paste(

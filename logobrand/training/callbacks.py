@@ -19,6 +19,7 @@ the trainer stores it in the training state and hands it back to :meth:`Callback
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -457,7 +458,7 @@ class ModelCheckpoint(Callback):
         config = calibrated_config(ModelConfig.load(self.best_dir), result)
         paths = [s.path for s in getattr(trainer.train, "samples", [])] + [s.path for s in samples]
         training = {**config.training, "trained_on": trained_on_record(paths)}
-        ModelConfig.from_dict({**config.to_dict(), "training": training}).save(self.best_dir)
+        dataclasses.replace(config, training=training).save(self.best_dir)
         logger.info(
             "calibrated %s on %d validation photos: temperature %.3f, threshold %.4f "
             "(logo precision %.3f, recall %.3f)",
