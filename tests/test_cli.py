@@ -704,7 +704,7 @@ def test_brands_refusals_come_before_any_work(
 
 
 def test_empty_argument_is_not_the_current_folder() -> None:
-    from logobrand.cli_brands import _image_paths
+    from logobrand.cli.brands import _image_paths
 
     inputs = PredictInputs([""])
     assert not inputs.has_folders

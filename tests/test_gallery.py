@@ -745,15 +745,15 @@ def test_render_svg_when_cairosvg_is_installed() -> None:
 
 
 def test_cli_default_target_fpr_matches_the_library() -> None:
-    from logobrand.cli_brands import DEFAULT_TARGET_FPR as CLI_DEFAULT
+    from logobrand.cli.brands import DEFAULT_TARGET_FPR as CLI_DEFAULT
     from logobrand.inference.gallery import DEFAULT_TARGET_FPR
 
     assert CLI_DEFAULT == DEFAULT_TARGET_FPR
-    from logobrand.cli_brands import KINDS as CLI_KINDS
+    from logobrand.cli.brands import KINDS as CLI_KINDS
     from logobrand.inference.gallery import KINDS
 
     assert set(CLI_KINDS) == set(KINDS)
-    from logobrand.cli_brands import MIN_WHITEN_PHOTOS as CLI_MIN_WHITEN
+    from logobrand.cli.brands import MIN_WHITEN_PHOTOS as CLI_MIN_WHITEN
     from logobrand.inference.gallery import MIN_WHITEN_PHOTOS
 
     assert CLI_MIN_WHITEN == MIN_WHITEN_PHOTOS

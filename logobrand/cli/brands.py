@@ -1,7 +1,7 @@
 """``logobrand brands``: add, list, remove and calibrate few-shot gallery brands.
 
-Kept apart from :mod:`logobrand.cli`, which only registers the sub-command
-(:func:`add_brands_parser`). The gallery itself is :mod:`logobrand.inference.gallery`.
+:mod:`logobrand.cli.parser` registers the sub-command (:func:`add_parser`). The gallery
+itself is :mod:`logobrand.inference.gallery`.
 
 Examples::
 
@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logobrand.cli_args import (
+from logobrand.cli.args import (
     fraction,
     is_url,
     load_classifier,
@@ -215,7 +215,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_brands_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     """Register ``logobrand brands`` on the main parser's sub-parsers.
 
     Args:
@@ -304,4 +304,4 @@ def add_brands_parser(sub: Any) -> None:
     q.set_defaults(func=_cmd_calibrate)
 
 
-__all__ = ["add_brands_parser"]
+__all__ = ["add_parser"]
