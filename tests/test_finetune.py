@@ -90,3 +90,20 @@ def test_composites_leave_out_excluded_brands(tmp_path: Path) -> None:
         compose_box_photos(art, [background], n=2, exclude=["pepsi", "acme"])
     photos = compose_box_photos(art, [background], n=6, seed=0, exclude=["PEPSI"])
     assert len(photos) == 6
+
+
+def test_strong_augment_pastes_views_into_scenes_seeded() -> None:
+    image = np.full((32, 32, 3), 255, np.uint8)  # a white "logo photo"
+    scenes = np.zeros((2, 32, 32, 3), np.uint8)  # black scenes
+    plain = StrongAugment(PRE, seed=0, scenes=None, paste=1.0)
+    assert plain.paste == 0.0  # nothing to paste into: off
+    pasted = StrongAugment(PRE, seed=0, scenes=scenes, paste=1.0, paste_scale=(0.3, 0.3))
+    first = pasted._paste_into_scene(np.full((48, 48, 3), 255, np.uint8))
+    white = (first == 255).all(axis=2).mean()
+    assert first.shape == (48, 48, 3)
+    assert 0.05 < white < 0.2  # a 0.3-side patch (aspect jittered) on the black scene
+    pasted.reseed(0)
+    again = pasted._paste_into_scene(np.full((48, 48, 3), 255, np.uint8))
+    np.testing.assert_array_equal(first, again)
+    view = pasted(image)
+    assert view.shape == (3, 48, 48) and view.dtype == np.float32

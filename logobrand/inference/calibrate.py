@@ -29,6 +29,7 @@ import numpy as np
 from logobrand.errors import InvalidArgumentError, LogoBrandError
 from logobrand.inference.config import ModelConfig, curve_record
 from logobrand.inference.prediction import NO_LOGO, softmax
+from logobrand.inference.views import ViewsSettings, choose_views_threshold
 from logobrand.metrics import fit_temperature, precision_recall_curve_logo, threshold_for_precision
 
 if TYPE_CHECKING:
@@ -185,4 +186,132 @@ def calibrated_config(config: ModelConfig, result: CalibrationResult) -> ModelCo
     )
 
 
-__all__ = ["CalibrationResult", "calibrate", "calibrate_logits", "calibrated_config"]
+@dataclass(frozen=True)
+class ViewsCalibration:
+    """What :func:`calibrate_views` found.
+
+    Attributes:
+        settings: The chosen crop and views threshold.
+        precision: Logo precision of the views rule at that threshold on the photos.
+        recall: Logo recall of the views rule there.
+        by_crop: ``{crop: [threshold, precision, recall]}`` for every crop tried.
+        photos: Photos used.
+        failed: Photos that could not be decoded (left out).
+    """
+
+    settings: ViewsSettings
+    precision: float
+    recall: float
+    by_crop: dict[str, list[float]]
+    photos: int
+    failed: int
+
+    def config(self, config: ModelConfig) -> ModelConfig:
+        """``config`` with these views settings (and how they were chosen, under training)."""
+        record = {
+            "photos": self.photos,
+            "failed": self.failed,
+            "val_logo_precision": self.precision,
+            "val_logo_recall": self.recall,
+            "by_crop": self.by_crop,
+        }
+        return dataclasses.replace(
+            config,
+            views=self.settings.to_dict(),
+            training={**config.training, "views_calibration": record},
+        )
+
+
+def view_logits(
+    classifier: LogoClassifier, data: FileDataset, crop: float, *, batch_size: int = 16
+) -> tuple[np.ndarray, list[str], int]:
+    """Logits of all five views of each photo of ``data`` (none skipped).
+
+    Returns:
+        ``(logits, truth, failed)``: ``(N, 5, C)`` logits, the label of each decoded photo and
+        the number that could not be decoded.
+    """
+    rows: list[np.ndarray] = []
+    truth: list[str] = []
+    batch: list[np.ndarray] = []
+    failed = 0
+    for i, sample in enumerate(data.samples):
+        try:
+            batch.append(classifier.preprocess_views(sample.path, crop))
+            truth.append(sample.label)
+        except LogoBrandError:
+            failed += 1
+        if batch and (len(batch) == batch_size or i == len(data.samples) - 1):
+            views = np.stack(batch)
+            logits = classifier.predict_logits(views.reshape(-1, *views.shape[2:]))
+            rows.append(logits.reshape(len(batch), views.shape[1], -1))
+            batch = []
+    if not rows:
+        raise InvalidArgumentError(f"none of the {failed} calibration photos could be decoded")
+    return np.concatenate(rows), truth, failed
+
+
+def calibrate_views(
+    classifier: LogoClassifier,
+    data: FileDataset,
+    *,
+    crops: Sequence[float] = (0.5, 0.6, 0.7),
+    target_precision: float | None = None,
+) -> ViewsCalibration:
+    """Choose the crop and the views threshold of the closer looks on validation photos.
+
+    For each crop, the threshold is the lowest whose logo precision under the views rule
+    (:mod:`logobrand.inference.views`) reaches ``target_precision``; the crop with the highest
+    recall there wins. The model's temperature is kept.
+
+    Args:
+        classifier: The model (its own threshold is ignored).
+        data: Labelled validation photos never used to train it.
+        crops: Crop sides to try, as shares of the photo's side.
+        target_precision: Default: the model's own ``target_precision``.
+
+    Raises:
+        InvalidArgumentError: ``data`` is empty, holds labels the model lacks, or none of its
+            photos can be decoded.
+    """
+    labels = classifier.labels
+    unknown = sorted({s.label for s in data.samples} - set(labels))
+    if unknown or not data.samples:
+        raise InvalidArgumentError(
+            f"calibrate_views needs validation photos with the model's labels; got "
+            f"{len(data.samples)} photos, unknown labels {unknown}"
+        )
+    target = classifier.config.target_precision if target_precision is None else target_precision
+    brand_cols = np.asarray([i for i, label in enumerate(labels) if label != NO_LOGO])
+    best: ViewsCalibration | None = None
+    by_crop: dict[str, list[float]] = {}
+    for crop in crops:
+        logits, truth, failed = view_logits(classifier, data, crop)
+        probs = softmax(logits.astype(np.float64), classifier.config.temperature)
+        top = probs[..., brand_cols].argmax(axis=-1)
+        scores = np.take_along_axis(probs[..., brand_cols], top[..., None], -1)[..., 0]
+        names = np.asarray(labels)[brand_cols[top]]
+        threshold, precision, recall = choose_views_threshold(scores, names, truth, target)
+        by_crop[str(crop)] = [threshold, precision, recall]
+        if best is None or recall > best.recall:
+            best = ViewsCalibration(
+                ViewsSettings(crop=crop, threshold=threshold),
+                precision,
+                recall,
+                by_crop,
+                len(truth),
+                failed,
+            )
+    assert best is not None
+    return dataclasses.replace(best, by_crop=by_crop)
+
+
+__all__ = [
+    "CalibrationResult",
+    "ViewsCalibration",
+    "calibrate",
+    "calibrate_logits",
+    "calibrate_views",
+    "calibrated_config",
+    "view_logits",
+]

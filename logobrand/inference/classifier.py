@@ -49,6 +49,7 @@ from logobrand.inference.onnx import (
 from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import Failure, Prediction, make_prediction
 from logobrand.inference.text import TextReader
+from logobrand.inference.views import ViewsSettings, decide_views, forward_views, make_views
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import preprocess
 
@@ -67,7 +68,8 @@ FAST_MODEL_DIR = Path(__file__).resolve().parent.parent / "_fast"
 
 PRESET_DESCRIPTIONS = {
     "default": "EfficientNet-Lite0, float32: the bundled model",
-    "accurate": "the same model as 'default' (for now)",
+    "accurate": "'default' with closer looks: photos it is unsure of are scored again in four "
+    "corner crops (logobrand.inference.views)",
     "fast": "int8 copy of 'default': about 1.7x the photos per second, same accuracy here",
 }
 """One line per bundled preset (``logobrand models`` shows them)."""
@@ -77,9 +79,9 @@ BUNDLED_MODELS = {
     "accurate": DEFAULT_MODEL_DIR,
     "fast": FAST_MODEL_DIR,
 }
-"""The bundled presets: ``"default"`` (= ``"accurate"``, float32) and ``"fast"`` (its int8
-copy: about 1.7x the photos per second on CPUs with VNNI, same accuracy here; see
-``docs/benchmarks.rst``)."""
+"""The bundled presets: ``"default"`` (float32), ``"accurate"`` (the same model with closer
+looks, see :mod:`logobrand.inference.views`) and ``"fast"`` (its int8 copy: about 1.7x the
+photos per second on CPUs with VNNI, same accuracy here; see ``docs/benchmarks.rst``)."""
 
 DEFAULT_BATCH_SIZE = 4
 """Images per ONNX Runtime run in :meth:`LogoClassifier.predict_batch` (see
@@ -119,6 +121,7 @@ class LogoClassifier:
         self._draft_size: int | None = draft_size(config.preprocessing)
         self._threads: int | None = None  # ONNX Runtime threads asked for (None: all cores)
         self._text_reader: TextReader | None = None  # made on first use (gallery texts)
+        self._views: ViewsSettings | None = None  # closer looks (the "accurate" preset)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ class LogoClassifier:
         *,
         threads: int | None = None,
         allow_spinning: bool = False,
+        views: bool | None = None,
     ) -> LogoClassifier:
         """Load a model directory (or the bundled default model).
 
@@ -141,6 +145,9 @@ class LogoClassifier:
             allow_spinning: Let idle ONNX Runtime threads busy-wait between operators. Off by
                 default: :meth:`predict_batch` decodes photos on the same cores, and spinning
                 threads would take their CPU time.
+            views: Closer looks (:mod:`logobrand.inference.views`): photos the model is unsure
+                of are scored again in four corner crops. Default: on for the ``"accurate"``
+                preset only. Needs a model whose ``config.json`` holds calibrated ``views``.
 
         Returns:
             The classifier.
@@ -148,7 +155,8 @@ class LogoClassifier:
         Raises:
             ModelFormatError: The directory is missing or invalid, or the ONNX model does not
                 fit the config (input not ``(N, 3, S, S)`` float32 with ``S =
-                preprocessing.input_size``, or output width != number of labels).
+                preprocessing.input_size``, or output width != number of labels), or
+                ``views=True`` for a model without calibrated views.
 
         Example:
             >>> # clf = LogoClassifier.from_pretrained("runs/exp1/model", threads=2)
@@ -194,6 +202,14 @@ class LogoClassifier:
                     f"checkpoint: {directory / 'best'}"
                 )
         config = ModelConfig.load(directory)
+        if views is None:
+            views = name_or_dir == "accurate"
+        if views and config.views is None:
+            raise ModelFormatError(
+                f"{directory} has no calibrated closer looks ('views' in config.json); choose "
+                "them on validation photos with logobrand.inference.calibrate.calibrate_views, "
+                "or load it with views=False"
+            )
         session = create_session(
             directory / config.onnx_file, threads=threads, allow_spinning=allow_spinning
         )
@@ -215,6 +231,8 @@ class LogoClassifier:
 
         classifier = cls(session, config, directory, None, box_head)
         classifier._threads = threads
+        if views and config.views is not None:
+            classifier._views = ViewsSettings(**config.views)
         classifier._gallery = load_model_gallery(classifier)
         if classifier._gallery is not None and classifier._gallery.reads_text:
             classifier.text_reader  # noqa: B018 - without the ocr extra, fail now, not mid-batch
@@ -374,6 +392,9 @@ class LogoClassifier:
         config = dataclasses.replace(self._config, **changes)
         copy = LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
         copy._threads, copy._text_reader = self._threads, self._text_reader
+        copy._views = self._views
+        if self._views is not None and threshold is not None:  # the views rule's threshold
+            copy._views = dataclasses.replace(self._views, threshold=threshold)
         return copy
 
     # -- properties ----------------------------------------------------------------------------
@@ -382,6 +403,12 @@ class LogoClassifier:
     def box_head(self) -> ort.InferenceSession | None:
         """The box head's ONNX session (``box_head.onnx``), or ``None`` (boxes from the CAM)."""
         return self._box_head
+
+    @property
+    def views(self) -> ViewsSettings | None:
+        """The closer-looks settings in use, or ``None`` when the classifier scores whole
+        photos only (see :mod:`logobrand.inference.views`)."""
+        return self._views
 
     @property
     def config(self) -> ModelConfig:
@@ -488,8 +515,14 @@ class LogoClassifier:
             from logobrand.inference.boxes import predict_with_boxes
 
             return predict_with_boxes(self, image, top_k=top_k)
-        x = self.preprocess(image)
         gallery = self._gallery
+        views = self._views_for(gallery)
+        if views is not None:
+            cfg = self._config
+            batch = self.preprocess_views(image, views.crop)[None]
+            rows = forward_views(self.predict_logits, batch, cfg, views)
+            return decide_views(rows[0], cfg, views, top_k=top_k, source=describe_source(image))
+        x = self.preprocess(image)
         logits = self._forward(x[None], gallery)
         return self._decide(logits[0], describe_source(image), top_k, gallery)
 
@@ -570,6 +603,26 @@ class LogoClassifier:
             )
 
         gallery = self._gallery
+        views = self._views_for(gallery)
+        if views is not None:
+            settings, cfg = views, self._config
+
+            def decode_views(image: ImageInput) -> np.ndarray:
+                return self.preprocess_views(image, settings.crop, fetch_policy=fetch_policy)
+
+            return run_pipeline(
+                lambda batch: forward_views(self.predict_logits, batch, cfg, settings),
+                images,
+                decode_views,
+                batch_size,
+                n_workers,
+                make_result=lambda source, rows: decide_views(
+                    rows, cfg, settings, top_k=top_k, source=source
+                ),
+                describe=describe_source,
+                progress=progress,
+                total=total,
+            )
 
         def make_result(source: str, row: np.ndarray) -> Prediction:
             return self._decide(row, source, top_k, gallery)
@@ -752,6 +805,32 @@ class LogoClassifier:
         if save:
             self.save_pretrained(self._directory)
         return self._gallery
+
+    # -- closer looks (logic in logobrand.inference.views) -------------------------------------
+
+    def _views_for(self, gallery: Gallery | None) -> ViewsSettings | None:
+        """The views settings to use: none when off, or when the gallery has brands (few-shot
+        brands are matched on the whole photo)."""
+        if self._views is None or (gallery is not None and len(gallery) > 0):
+            return None
+        return self._views
+
+    def preprocess_views(
+        self, image: ImageInput, crop: float, *, fetch_policy: FetchPolicy | None = None
+    ) -> np.ndarray:
+        """Decode one photo (with enough pixels for its crops) into its five views.
+
+        Args:
+            image: As in :meth:`predict`.
+            crop: Side of each corner crop, as a share of the photo's side.
+            fetch_policy: As in :meth:`preprocess`.
+
+        Returns:
+            ``(5, 3, S, S)`` float32 (:func:`logobrand.inference.views.make_views`).
+        """
+        draft = None if self._draft_size is None else int(np.ceil(self._draft_size / crop))
+        pixels = load_image(image, draft_size=draft, fetch_policy=fetch_policy)
+        return make_views(pixels, self._config.preprocessing, crop)
 
     def _forward(self, batch: np.ndarray, gallery: Gallery | None) -> np.ndarray:
         """Logits, with the gallery similarities appended when ``gallery`` has brands."""

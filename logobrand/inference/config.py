@@ -57,7 +57,7 @@ _REQUIRED = (
     "threshold",
     "files",
 )
-_OPTIONAL = ("target_precision", "training")
+_OPTIONAL = ("target_precision", "training", "views")
 
 
 def _default_files() -> dict[str, str]:
@@ -77,6 +77,9 @@ class ModelConfig:
         target_precision: The logo precision the threshold was chosen for (informational).
         files: File names inside the directory: ``"onnx"`` (required) and ``"weights"``.
         training: Free-form JSON summary of how the model was trained.
+        views: Closer-looks settings chosen on validation photos
+            (:class:`~logobrand.inference.views.ViewsSettings`: ``crop`` and ``threshold``),
+            or ``None`` when they were never calibrated.
         format_version: Version of this format; only ``1`` exists.
 
     Example:
@@ -93,12 +96,15 @@ class ModelConfig:
     target_precision: float = 0.98
     files: dict[str, str] = field(default_factory=_default_files)
     training: dict[str, Any] = field(default_factory=dict)
+    views: dict[str, float] | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "files", dict(self.files))
         object.__setattr__(self, "training", dict(self.training))
+        if self.views is not None:
+            object.__setattr__(self, "views", dict(self.views))
         problem = _validate(self)
         if problem is not None:
             name, message = problem
@@ -121,7 +127,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready content of ``config.json``."""
-        return {
+        data: dict[str, Any] = {
             "format_version": self.format_version,
             "architecture": self.architecture,
             "labels": list(self.labels),
@@ -132,6 +138,9 @@ class ModelConfig:
             "files": dict(self.files),
             "training": dict(self.training),
         }
+        if self.views is not None:
+            data["views"] = {k: float(v) for k, v in self.views.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = CONFIG_NAME) -> ModelConfig:
@@ -209,6 +218,9 @@ class ModelConfig:
         training = data.get("training", {})
         if not isinstance(training, dict):
             raise bad("training", "must be an object")
+        views = data.get("views")
+        if views is not None and not isinstance(views, dict):
+            raise bad("views", "must be an object with 'crop' and 'threshold'")
         try:
             return cls(
                 architecture=arch,
@@ -219,6 +231,7 @@ class ModelConfig:
                 temperature=numbers.get("temperature", 1.0),
                 threshold=numbers.get("threshold", 0.5),
                 target_precision=numbers.get("target_precision", 0.98),
+                views=views,
             )
         except InvalidArgumentError as exc:
             # __post_init__ reports "ModelConfig.<field>: <message>"
@@ -302,6 +315,16 @@ def _validate(cfg: ModelConfig) -> tuple[str, str] | None:
         return "threshold", f"must be in [0, 1], got {cfg.threshold!r}"
     if not 0.0 < cfg.target_precision <= 1.0:
         return "target_precision", f"must be in (0, 1], got {cfg.target_precision!r}"
+    if cfg.views is not None:
+        crop, threshold = cfg.views.get("crop"), cfg.views.get("threshold")
+        if set(cfg.views) != {"crop", "threshold"} or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in (crop, threshold)
+        ):
+            return "views", f"must hold the numbers 'crop' and 'threshold', got {cfg.views!r}"
+        assert crop is not None and threshold is not None
+        if not 0.0 < crop < 1.0 or not 0.0 <= threshold <= 1.0:
+            return "views", f"needs crop in (0, 1) and threshold in [0, 1], got {cfg.views!r}"
     if "onnx" not in cfg.files:
         return "files", "lacks the 'onnx' entry naming the ONNX model file"
     for key, name in cfg.files.items():

@@ -58,6 +58,7 @@ from logobrand.training.recipe import (
     _squash,
     shared_data_splits,
 )
+from logobrand.training.state import load_weights
 from logobrand.training.trainer import Trainer
 from logobrand.transforms import preprocess
 
@@ -101,6 +102,11 @@ class FinetuneConfig:
         otherlogos_fractions: Train, validation and test shares of ``otherlogos/``.
         target_precision: Logo precision the threshold must reach on validation.
         seed: Seed of every random choice.
+        init_from: A model directory whose weights start the run (a second, shorter stage
+            from an earlier run's ``model/``); ``None`` starts from ImageNet weights.
+        paste: Share of training views pasted, shrunk, into a negative scene (brand photos
+            and negatives alike, so the pasted geometry says nothing about the label).
+        paste_scale: Range of the pasted photo's side, as a share of the scene's side.
     """
 
     architecture: str = "efficientnet_lite0"
@@ -118,6 +124,9 @@ class FinetuneConfig:
     otherlogos_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     target_precision: float = 0.98
     seed: int = 0
+    init_from: str | None = None
+    paste: float = 0.0
+    paste_scale: tuple[float, float] = (0.25, 0.6)
 
 
 class CanonicalImages:
@@ -185,12 +194,28 @@ class StrongAugment:
         pre: Preprocessing of the training input (its ``input_size`` is the output side).
         seed: Seed; :meth:`reseed` (called by the batch loader) replaces it per batch.
         text_negatives: Share of negative views that get generic words drawn on them.
+        scenes: Canonical negative photos ``(N, S, S, 3)`` to paste views into; ``None``
+            pastes nothing.
+        paste: Share of views pasted into a random scene.
+        paste_scale: Range of the pasted view's side, as a share of the scene's side.
     """
 
-    def __init__(self, pre: Preprocessing, seed: int = 0, text_negatives: float = 0.33) -> None:
+    def __init__(
+        self,
+        pre: Preprocessing,
+        seed: int = 0,
+        text_negatives: float = 0.33,
+        *,
+        scenes: NDArray[np.uint8] | None = None,
+        paste: float = 0.0,
+        paste_scale: tuple[float, float] = (0.25, 0.6),
+    ) -> None:
         self.pre = replace(pre, canonical_size=None)
         self.rng = np.random.default_rng(seed)
         self.text_negatives = text_negatives
+        self.scenes = scenes
+        self.paste = paste if scenes is not None and len(scenes) else 0.0
+        self.paste_scale = paste_scale
 
     def reseed(self, seed: int) -> None:
         """Restart the random stream (the loader calls this before each batch)."""
@@ -209,6 +234,8 @@ class StrongAugment:
         view = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
         side = self.pre.input_size
         view = np.asarray(cv2.resize(view, (side, side), interpolation=cv2.INTER_LINEAR))
+        if self.paste and rng.random() < self.paste:
+            view = self._paste_into_scene(view)
         if rng.random() < 0.3:
             turn = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-12, 12), 1.0)
             view = np.asarray(
@@ -233,6 +260,23 @@ class StrongAugment:
             if ok:
                 view = np.asarray(cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED))
         return preprocess(view, self.pre)
+
+    def _paste_into_scene(self, view: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Shrink ``view`` (random aspect) and paste it at a random place of a random scene."""
+        assert self.scenes is not None
+        rng = self.rng
+        side = view.shape[0]
+        scene = self.scenes[int(rng.integers(0, len(self.scenes)))]
+        out = np.array(cv2.resize(scene, (side, side), interpolation=cv2.INTER_AREA))
+        share = rng.uniform(*self.paste_scale)
+        aspect = math.exp(rng.uniform(math.log(2 / 3), math.log(3 / 2)))
+        w = max(8, min(side, round(side * share * math.sqrt(aspect))))
+        h = max(8, min(side, round(side * share / math.sqrt(aspect))))
+        small = np.asarray(cv2.resize(view, (w, h), interpolation=cv2.INTER_AREA))
+        x0 = int(rng.integers(0, side - w + 1))
+        y0 = int(rng.integers(0, side - h + 1))
+        out[y0 : y0 + h, x0 : x0 + w] = small
+        return out
 
 
 class CanonicalEval:
@@ -363,11 +407,32 @@ def train_finetuned_model(
     decode_seconds = time.perf_counter() - started
     spec = get_model_spec(cfg.architecture)
     train_pre = replace(spec.preprocessing, input_size=cfg.train_size, canonical_size=None)
-    model = create_model(cfg.architecture, len(data.train.classes), pretrained=True)
+    model = create_model(
+        cfg.architecture, len(data.train.classes), pretrained=cfg.init_from is None
+    )
+    if cfg.init_from is not None:
+        start = ModelConfig.load(cfg.init_from)
+        if list(start.labels) != list(data.train.classes):
+            raise LogoBrandError(
+                f"{cfg.init_from} was trained for other labels ({len(start.labels)}); start "
+                "from a model of the same recipe, or leave --init-from out"
+            )
+        if start.weights_file is None:
+            raise LogoBrandError(
+                f"{cfg.init_from} holds no PyTorch weights to start from (an exported copy); "
+                "give the run folder's model/ directory"
+            )
+        load_weights(model, Path(cfg.init_from) / start.weights_file)
+        log(f"weights from {cfg.init_from}")
     model = model.to(memory_format=torch.channels_last)  # about 2x faster on CPU
+    no_logo = data.train.classes.index(NO_LOGO)
+    scenes = data.train.images[[t == no_logo for t in data.train.targets]]
+    augment = StrongAugment(
+        train_pre, cfg.seed, scenes=scenes, paste=cfg.paste, paste_scale=cfg.paste_scale
+    )
     trainer = Trainer(
         model,
-        data.train.with_transform(StrongAugment(train_pre, cfg.seed)),
+        data.train.with_transform(augment),
         data.val.with_transform(CanonicalEval(train_pre)),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
@@ -466,6 +531,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="run folder (checkpoints, model/)")
     parser.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
     parser.add_argument("--composites", type=int, default=FinetuneConfig.composites)
+    parser.add_argument("--lr", type=float, default=FinetuneConfig.lr, help="peak learning rate")
+    parser.add_argument(
+        "--init-from", help="start from this model directory's weights (a second stage)"
+    )
+    parser.add_argument(
+        "--paste",
+        type=float,
+        default=FinetuneConfig.paste,
+        help="share of training views pasted, shrunk, into a negative scene",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
     parser.add_argument(
         "--list",
@@ -480,7 +555,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.out:
         parser.error("--out is required to train")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = FinetuneConfig(epochs=args.epochs, composites=args.composites)
+    cfg = FinetuneConfig(
+        epochs=args.epochs,
+        composites=args.composites,
+        lr=args.lr,
+        init_from=str(Path(args.init_from).resolve()) if args.init_from else None,
+        paste=args.paste,
+    )
     directory = train_finetuned_model(
         args.data_root, args.out, cfg, resume=args.resume, log=partial(print, flush=True)
     )
