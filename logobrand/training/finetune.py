@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
-from logobrand.data import NO_LOGO
+from logobrand.data import NO_LOGO, FileDataset, Sample
 from logobrand.data.otherlogos import otherlogos_splits
 from logobrand.errors import LogoBrandError
 from logobrand.images import load_image
@@ -507,6 +507,17 @@ def train_finetuned_model(
     return save_model_dir(model, out / "model", config)
 
 
+def validation_photos(data_root: str | Path, seed: int = 0) -> FileDataset:
+    """The long recipe's validation photos with their labels (brands, no-logo photos and the
+    ``otherlogos`` validation part as ``"no-logo"``; no composites): what calibrates the
+    closer looks (:func:`logobrand.inference.calibrate.calibrate_views`)."""
+    root = Path(data_root)
+    splits = shared_data_splits(root, seed=seed)
+    _, other_val, _ = otherlogos_splits(root / "otherlogos", seed=seed)
+    samples = [*splits.val.samples, *(Sample(s.path, NO_LOGO) for s in other_val)]
+    return FileDataset(samples, splits.val.classes)
+
+
 def list_photos(data_root: str | Path, part: str, seed: int = 0) -> list[Path]:
     """Photo files of one part of the long recipe's split, for the bundling commands.
 
@@ -543,6 +554,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
     parser.add_argument(
+        "--calibrate-views",
+        metavar="MODEL_DIR",
+        help="choose the closer looks of this model on the validation photos, save, and exit",
+    )
+    parser.add_argument(
         "--list",
         choices=["val", "train-negatives"],
         help="print the photo paths of this part, one per line, and exit",
@@ -551,6 +567,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         for path in list_photos(args.data_root, args.list):
             print(path)
+        return 0
+    if args.calibrate_views:
+        from logobrand.inference import LogoClassifier
+        from logobrand.inference.calibrate import calibrate_views
+
+        clf = LogoClassifier.from_pretrained(args.calibrate_views)
+        found = calibrate_views(clf, validation_photos(args.data_root))
+        found.config(clf.config).save(args.calibrate_views)
+        print(
+            f"views of {args.calibrate_views}: crop {found.settings.crop}, threshold "
+            f"{found.settings.threshold:.4f} (val logo precision {found.precision:.3f}, recall "
+            f"{found.recall:.3f}; {found.photos} photos; by crop {json.dumps(found.by_crop)})"
+        )
         return 0
     if not args.out:
         parser.error("--out is required to train")

@@ -1,0 +1,101 @@
+"""Words for the trained brands (logobrand.inference.words): matching, the rule, the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logobrand.errors import ModelFormatError
+from logobrand.inference.words import (
+    BRAND_TEXTS_FILE,
+    DEFAULT_BRAND_TEXTS,
+    brand_from_words,
+    brands_read,
+    load_brand_texts,
+    text_shows,
+)
+
+LABELS = ["corona", "heineken", "no-logo", "ups"]
+
+
+@pytest.mark.parametrize(
+    ("line", "text", "shown"),
+    [
+        ("CORONAVIRUS: keep your distance", "corona", False),  # inside a longer word
+        ("Corona Extra", "corona", True),
+        ("Coca-Cola", "coca cola", True),
+        ("COCA", "coca cola", False),
+        ("HEINEKEM", "heineken", True),  # one edit away, long word
+        ("HEINEKENS", "heineken", True),
+        ("HEINIKEMS", "heineken", False),  # two edits
+        ("CUPS", "ups", False),
+        ("ups", "ups", True),
+        ("UPS!", "ups", True),
+        ("esse", "esso", False),  # short words: exact only
+        ("", "esso", False),
+        ("anything", "", False),
+    ],
+)
+def test_text_shows_whole_words_only(line: str, text: str, shown: bool) -> None:
+    assert text_shows(line, text) is shown
+
+
+ALL_TEXTS = sorted({t for texts in DEFAULT_BRAND_TEXTS.values() for t in texts})
+
+
+@given(st.text(max_size=30), st.sampled_from(ALL_TEXTS), st.sampled_from(["xq", "zz", "ab"]))
+@settings(max_examples=300, deadline=None)
+def test_a_text_shows_as_whole_words_never_glued(prefix: str, text: str, glue: str) -> None:
+    assert text_shows(f"{prefix} {text.upper()} ", text)
+    assert not text_shows(glue + text.replace(" ", "") + glue, text)
+
+
+def test_brands_read_keeps_the_best_confidence_and_drops_weak_lines() -> None:
+    texts = {"heineken": ("heineken",), "ups": ("ups",), "corona": ("corona",)}
+    lines = [("Heineken", 0.7), ("HEINEKEN beer", 0.95), ("ups", 0.3), ("CORONAVIRUS", 0.99)]
+    assert brands_read(lines, texts) == {"heineken": 0.95}
+    assert brands_read([("UPS and Heineken", 0.8)], texts) == {"heineken": 0.8, "ups": 0.8}
+
+
+def test_the_rule_needs_the_picture_to_agree_a_little() -> None:
+    probs = np.array([0.001, 0.2, 0.75, 0.049])
+    assert brand_from_words(probs, LABELS, {"corona": 0.99}, floor=0.01) is None
+    assert brand_from_words(probs, LABELS, {"heineken": 0.9}, floor=0.01) == "heineken"
+    # two brands read: the one the classifier ranks higher answers
+    assert brand_from_words(probs, LABELS, {"ups": 0.99, "heineken": 0.7}, floor=0.01) == (
+        "heineken"
+    )
+    assert brand_from_words(probs, LABELS, {"ups": 0.99}, floor=0.05) is None
+    assert brand_from_words(probs, LABELS, {"pepsi": 0.99}, floor=0.0) is None  # not ours
+    assert brand_from_words(probs, LABELS, {}, floor=0.0) is None
+
+
+def test_brand_texts_file_is_editable_and_checked(tmp_path: Path) -> None:
+    defaults = load_brand_texts(tmp_path, LABELS)
+    assert defaults == {b: DEFAULT_BRAND_TEXTS[b] for b in ("corona", "heineken", "ups")}
+    (tmp_path / BRAND_TEXTS_FILE).write_text(json.dumps({"heineken": ["heineken", "heini"]}))
+    assert load_brand_texts(tmp_path, LABELS) == {"heineken": ("heineken", "heini")}
+    (tmp_path / BRAND_TEXTS_FILE).write_text(json.dumps({"pepsi": ["pepsi"]}))
+    with pytest.raises(ModelFormatError, match="pepsi"):
+        load_brand_texts(tmp_path, LABELS)
+    (tmp_path / BRAND_TEXTS_FILE).write_text(json.dumps({"ups": "ups"}))
+    with pytest.raises(ModelFormatError, match="list of texts"):
+        load_brand_texts(tmp_path, LABELS)
+    (tmp_path / BRAND_TEXTS_FILE).write_text("{not json")
+    with pytest.raises(ModelFormatError, match="JSON"):
+        load_brand_texts(tmp_path, LABELS)
+
+
+def test_every_folder_brand_has_an_entry() -> None:
+    folders = {
+        "HP", "adidas", "aldi", "apple", "becks", "bmw", "carlsberg", "chimay", "cocacola",
+        "corona", "dhl", "erdinger", "esso", "fedex", "ferrari", "ford", "fosters", "google",
+        "guiness", "heineken", "milka", "nvidia", "paulaner", "pepsi", "rittersport", "shell",
+        "singha", "starbucks", "stellaartois", "texaco", "tsingtao", "ups",
+    }  # fmt: skip
+    assert set(DEFAULT_BRAND_TEXTS) == folders
