@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,3 +100,59 @@ def test_every_folder_brand_has_an_entry() -> None:
         "singha", "starbucks", "stellaartois", "texaco", "tsingtao", "ups",
     }  # fmt: skip
     assert set(DEFAULT_BRAND_TEXTS) == folders
+
+
+def test_config_stores_and_checks_words() -> None:
+    from logobrand.inference.config import ModelConfig
+
+    cfg = ModelConfig(architecture="x", labels=tuple(LABELS), words={"floor": 0.01, "look": 0.1})
+    again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again.words == {"floor": 0.01, "look": 0.1}
+    data = cfg.to_dict()
+    for bad in ({"floor": 2.0, "look": 0.1}, {"floor": 0.1}, "0.1"):
+        data["words"] = bad
+        with pytest.raises(ModelFormatError, match="words"):
+            ModelConfig.from_dict(data)
+
+
+class _FakeReader:
+    """Reads "alpha" in every photo whose top-left pixel is bright."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, images: np.ndarray) -> list[list[tuple[str, float]]]:
+        self.calls += len(images)
+        return [[("ALPHA", 0.9)] if image[0, 0].mean() > 127 else [] for image in images]
+
+
+@pytest.mark.torch
+def test_calibrate_words_on_a_tiny_model(
+    tmp_path: Path, build_tiny_model: Any, tmp_images: Any
+) -> None:
+    from logobrand.data import FileDataset
+    from logobrand.data.base import Sample
+    from logobrand.inference import LogoClassifier
+    from logobrand.inference.calibrate import calibrate_words
+
+    photos = [tmp_images.image(f"p{i}.png", seed=i, size=(40, 40)) for i in range(10)]
+    labels = ("a", "b", "no-logo")
+    clf = LogoClassifier.from_pretrained(build_tiny_model(tmp_path, photos, labels), threads=1)
+    data = FileDataset([Sample(p, labels[i % 3]) for i, p in enumerate(photos)], list(labels))
+    reader = _FakeReader()
+    found = calibrate_words(
+        clf,
+        data,
+        texts={"a": ("alpha",)},
+        reader=reader,
+        target_precision=0.0,  # type: ignore[arg-type]
+    )
+    unsure = sum(r.brand is None for r in clf.predict_batch(photos))  # type: ignore[union-attr]
+    assert reader.calls == unsure  # only the photos the classifier leaves without a brand
+    assert found.photos == 10 and found.failed == 0
+    assert found.settings.floor == 0.0  # any precision will do: the most recall
+    assert found.recall >= found.recall_without
+    assert 0.0 <= found.read_share <= unsure / 10
+    saved = found.config(clf.config)
+    assert saved.words == found.settings.to_dict()
+    assert saved.training["words_calibration"]["by_floor"] == found.by_floor

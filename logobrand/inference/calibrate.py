@@ -20,16 +20,20 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from logobrand.errors import InvalidArgumentError, LogoBrandError
+from logobrand.images import load_image
 from logobrand.inference.config import ModelConfig, curve_record
-from logobrand.inference.prediction import NO_LOGO, softmax
+from logobrand.inference.prediction import NO_LOGO, Prediction, softmax
+from logobrand.inference.text import Lines, TextReader
 from logobrand.inference.views import ViewsSettings, choose_views_threshold
+from logobrand.inference.words import WordsSettings
 from logobrand.metrics import fit_temperature, precision_recall_curve_logo, threshold_for_precision
 
 if TYPE_CHECKING:
@@ -306,12 +310,155 @@ def calibrate_views(
     return dataclasses.replace(best, by_crop=by_crop)
 
 
+@dataclass(frozen=True)
+class WordsCalibration:
+    """What :func:`calibrate_words` found.
+
+    Attributes:
+        settings: The chosen ``floor`` and ``look``.
+        precision: Logo precision of the rule with words on the photos.
+        recall: Logo recall with words.
+        recall_without: Logo recall of the same rule without words.
+        read_share: Share of the photos read at the chosen ``look`` (the OCR cost).
+        by_floor: ``{floor: [precision, recall]}`` for every floor tried (``look`` 0).
+        photos: Photos used.
+        failed: Photos that could not be decoded (left out).
+    """
+
+    settings: WordsSettings
+    precision: float
+    recall: float
+    recall_without: float
+    read_share: float
+    by_floor: dict[str, list[float]]
+    photos: int
+    failed: int
+
+    def config(self, config: ModelConfig) -> ModelConfig:
+        """``config`` with these words settings (and how they were chosen, under training)."""
+        record = {
+            "photos": self.photos,
+            "failed": self.failed,
+            "val_logo_precision": self.precision,
+            "val_logo_recall": self.recall,
+            "val_logo_recall_without_words": self.recall_without,
+            "read_share": self.read_share,
+            "by_floor": self.by_floor,
+        }
+        return dataclasses.replace(
+            config,
+            words=self.settings.to_dict(),
+            training={**config.training, "words_calibration": record},
+        )
+
+
+def read_photo_text(reader: TextReader, path: Any, max_side: int = 640) -> Lines:
+    """OCR one photo at its own resolution, its longer side capped at ``max_side``."""
+    pixels = load_image(path)
+    scale = max_side / max(pixels.shape[:2])
+    if scale < 1:
+        size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return reader.read(np.ascontiguousarray(pixels)[None])[0]
+
+
+def calibrate_words(
+    classifier: LogoClassifier,
+    data: FileDataset,
+    *,
+    texts: Mapping[str, Sequence[str]] | None = None,
+    reader: TextReader | None = None,
+    floors: Sequence[float] = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
+    looks: Sequence[float] = (0.0, 0.01, 0.03, 0.1, 0.2, 0.3),
+    target_precision: float | None = None,
+    progress: bool = False,
+) -> WordsCalibration:
+    """Choose the words rule's ``floor`` and ``look`` on validation photos.
+
+    The classifier's own rule (closer looks included when it has them on) answers first; the
+    photos it leaves without a brand are read (:func:`read_photo_text`). ``floor``: the lowest
+    whose logo precision, with words, still reaches ``target_precision`` (the most recall);
+    ``look``: the highest that keeps 90 % of the recall words add (the fewest photos read).
+
+    Raises:
+        InvalidArgumentError: ``data`` is empty or holds labels the model lacks.
+    """
+    from tqdm.auto import tqdm
+
+    from logobrand.inference.words import brand_from_words, brands_read, load_brand_texts
+
+    labels = classifier.labels
+    unknown = sorted({s.label for s in data.samples} - set(labels))
+    if unknown or not data.samples:
+        raise InvalidArgumentError(
+            f"calibrate_words needs validation photos with the model's labels; got "
+            f"{len(data.samples)} photos, unknown labels {unknown}"
+        )
+    target = classifier.config.target_precision if target_precision is None else target_precision
+    texts = load_brand_texts(classifier.directory, labels) if texts is None else texts
+    reader = reader or classifier.text_reader
+    truth, answers, best, probs, reads = [], [], [], [], []
+    failed = 0
+    results = classifier.predict_batch(
+        [s.path for s in data.samples], top_k=len(labels), progress=progress
+    )
+    for sample, result in zip(data.samples, tqdm(results, disable=not progress), strict=True):
+        if not isinstance(result, Prediction):
+            failed += 1
+            continue
+        truth.append(sample.label)
+        answers.append(result.brand)
+        best.append(result.score)
+        row = dict(result.top_k)
+        probs.append(np.array([row.get(label, 0.0) for label in labels]))
+        lines = read_photo_text(reader, sample.path) if result.brand is None else []
+        reads.append(brands_read(lines, texts))
+    if not truth:
+        raise InvalidArgumentError(f"none of the {failed} calibration photos could be decoded")
+    logos = max(1, sum(t != NO_LOGO for t in truth))
+
+    def score(floor: float, look: float) -> tuple[float, float]:
+        said = right = 0
+        for t, a, b, p, r in zip(truth, answers, best, probs, reads, strict=True):
+            if a is None and b >= look:
+                a = brand_from_words(p, labels, r, floor)
+            if a is not None:
+                said += 1
+                right += a == t
+        return (right / said if said else 1.0), right / logos
+
+    _, recall_without = score(2.0, 2.0)
+    by_floor = {str(f): list(score(f, 0.0)) for f in floors}
+    ok = [f for f in floors if by_floor[str(f)][0] >= target]
+    floor = min(ok) if ok else max(floors, key=lambda f: by_floor[str(f)][0])
+    precision, recall = by_floor[str(floor)]
+    gain = recall - recall_without
+    look = max(x for x in looks if score(floor, x)[1] - recall_without >= 0.9 * gain)
+    precision, recall = score(floor, look)
+    read_share = float(
+        np.mean([a is None and b >= look for a, b in zip(answers, best, strict=True)])
+    )
+    return WordsCalibration(
+        WordsSettings(floor=floor, look=look),
+        precision,
+        recall,
+        recall_without,
+        read_share,
+        by_floor,
+        len(truth),
+        failed,
+    )
+
+
 __all__ = [
     "CalibrationResult",
     "ViewsCalibration",
+    "WordsCalibration",
     "calibrate",
     "calibrate_logits",
     "calibrate_views",
+    "calibrate_words",
     "calibrated_config",
+    "read_photo_text",
     "view_logits",
 ]

@@ -57,7 +57,7 @@ _REQUIRED = (
     "threshold",
     "files",
 )
-_OPTIONAL = ("target_precision", "training", "views")
+_OPTIONAL = ("target_precision", "training", "views", "words")
 
 
 def _default_files() -> dict[str, str]:
@@ -80,6 +80,9 @@ class ModelConfig:
         views: Closer-looks settings chosen on validation photos
             (:class:`~logobrand.inference.views.ViewsSettings`: ``crop`` and ``threshold``),
             or ``None`` when they were never calibrated.
+        words: Words-rule settings chosen on validation photos
+            (:class:`~logobrand.inference.words.WordsSettings`: ``floor`` and ``look``), or
+            ``None``.
         format_version: Version of this format; only ``1`` exists.
 
     Example:
@@ -97,6 +100,7 @@ class ModelConfig:
     files: dict[str, str] = field(default_factory=_default_files)
     training: dict[str, Any] = field(default_factory=dict)
     views: dict[str, float] | None = None
+    words: dict[str, float] | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -105,6 +109,8 @@ class ModelConfig:
         object.__setattr__(self, "training", dict(self.training))
         if self.views is not None:
             object.__setattr__(self, "views", dict(self.views))
+        if self.words is not None:
+            object.__setattr__(self, "words", dict(self.words))
         problem = _validate(self)
         if problem is not None:
             name, message = problem
@@ -140,6 +146,8 @@ class ModelConfig:
         }
         if self.views is not None:
             data["views"] = {k: float(v) for k, v in self.views.items()}
+        if self.words is not None:
+            data["words"] = {k: float(v) for k, v in self.words.items()}
         return data
 
     @classmethod
@@ -221,6 +229,9 @@ class ModelConfig:
         views = data.get("views")
         if views is not None and not isinstance(views, dict):
             raise bad("views", "must be an object with 'crop' and 'threshold'")
+        words = data.get("words")
+        if words is not None and not isinstance(words, dict):
+            raise bad("words", "must be an object with 'floor' and 'look'")
         try:
             return cls(
                 architecture=arch,
@@ -232,6 +243,7 @@ class ModelConfig:
                 threshold=numbers.get("threshold", 0.5),
                 target_precision=numbers.get("target_precision", 0.98),
                 views=views,
+                words=words,
             )
         except InvalidArgumentError as exc:
             # __post_init__ reports "ModelConfig.<field>: <message>"
@@ -325,6 +337,14 @@ def _validate(cfg: ModelConfig) -> tuple[str, str] | None:
         assert crop is not None and threshold is not None
         if not 0.0 < crop < 1.0 or not 0.0 <= threshold <= 1.0:
             return "views", f"needs crop in (0, 1) and threshold in [0, 1], got {cfg.views!r}"
+    if cfg.words is not None and (
+        set(cfg.words) != {"floor", "look"}
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+            for v in cfg.words.values()
+        )
+    ):
+        return "words", f"must hold 'floor' and 'look', numbers in [0, 1], got {cfg.words!r}"
     if "onnx" not in cfg.files:
         return "files", "lacks the 'onnx' entry naming the ONNX model file"
     for key, name in cfg.files.items():
