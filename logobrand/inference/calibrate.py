@@ -376,7 +376,9 @@ def calibrate_words(
     """Choose the words rule's ``floor`` and ``look`` on validation photos.
 
     The classifier's own rule (closer looks included when it has them on) answers first; the
-    photos it leaves without a brand are read (:func:`read_photo_text`). ``floor``: the lowest
+    photos it leaves without a brand are read (:func:`read_photo_text`) and judged on their
+    whole photo's probabilities (:func:`~logobrand.inference.words.brand_from_words`;
+    ``look`` compares its best brand's). ``floor``: the lowest
     whose logo precision, with words, still reaches ``target_precision`` (the most recall);
     ``look``: the highest that keeps 90 % of the recall words add (the fewest photos read).
 
@@ -399,19 +401,21 @@ def calibrate_words(
     reader = reader or classifier.text_reader
     truth, answers, best, probs, reads = [], [], [], [], []
     failed = 0
-    results = classifier.predict_batch(
-        [s.path for s in data.samples], top_k=len(labels), progress=progress
-    )
+    results = classifier.predict_batch([s.path for s in data.samples], progress=progress)
     for sample, result in zip(data.samples, tqdm(results, disable=not progress), strict=True):
         if not isinstance(result, Prediction):
             failed += 1
             continue
         truth.append(sample.label)
         answers.append(result.brand)
-        best.append(result.score)
-        row = dict(result.top_k)
-        probs.append(np.array([row.get(label, 0.0) for label in labels]))
-        lines = read_photo_text(reader, sample.path) if result.brand is None else []
+        if result.brand is None:  # the words rule reads the whole photo's probabilities
+            logits = classifier.predict_logits(classifier.preprocess(sample.path)[None])[0]
+            whole = softmax(logits.astype(np.float64), classifier.config.temperature)
+            lines = read_photo_text(reader, sample.path)
+        else:
+            whole, lines = np.zeros(len(labels)), []
+        probs.append(whole)
+        best.append(float(np.delete(whole, labels.index(NO_LOGO)).max()))
         reads.append(brands_read(lines, texts))
     if not truth:
         raise InvalidArgumentError(f"none of the {failed} calibration photos could be decoded")
