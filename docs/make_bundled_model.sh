@@ -38,6 +38,8 @@ logobrand train-boxes "$RUN/model" --otherlogos "$DATA/otherlogos" \
 
 # 2b. The closer looks of the "accurate" preset: crop and threshold on the validation photos.
 python -m logobrand.training.finetune --data-root "$DATA" --calibrate-views "$RUN/model-boxes"
+#     and the words rule on top of them (the ocr extra): floor and look.
+python -m logobrand.training.finetune --data-root "$DATA" --calibrate-words "$RUN/model-boxes"
 
 # 3. Gallery calibration on every fourth validation photo (279: enough to whiten; the gallery
 #    keeps their embeddings, 2 MB per model), so that add_brand is safe right away.

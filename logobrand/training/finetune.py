@@ -559,6 +559,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="choose the closer looks of this model on the validation photos, save, and exit",
     )
     parser.add_argument(
+        "--calibrate-words",
+        metavar="MODEL_DIR",
+        help="choose the words rule of this model (closer looks on) on the validation photos, "
+        "save, and exit (the ocr extra)",
+    )
+    parser.add_argument(
         "--list",
         choices=["val", "train-negatives"],
         help="print the photo paths of this part, one per line, and exit",
@@ -579,6 +585,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"views of {args.calibrate_views}: crop {found.settings.crop}, threshold "
             f"{found.settings.threshold:.4f} (val logo precision {found.precision:.3f}, recall "
             f"{found.recall:.3f}; {found.photos} photos; by crop {json.dumps(found.by_crop)})"
+        )
+        return 0
+    if args.calibrate_words:
+        from logobrand.inference import LogoClassifier
+        from logobrand.inference.calibrate import calibrate_words
+
+        clf = LogoClassifier.from_pretrained(args.calibrate_words, views=True)
+        words = calibrate_words(clf, validation_photos(args.data_root), progress=True)
+        words.config(clf.config).save(args.calibrate_words)
+        print(
+            f"words of {args.calibrate_words}: floor {words.settings.floor}, look "
+            f"{words.settings.look} (val logo precision {words.precision:.3f}, recall "
+            f"{words.recall:.3f} against {words.recall_without:.3f} without words; photos read "
+            f"{words.read_share:.1%}; by floor {json.dumps(words.by_floor)})"
         )
         return 0
     if not args.out:
