@@ -62,6 +62,7 @@ __all__ = [
     "check_image_iterable",
     "describe_source",
     "load_image",
+    "load_image_sized",
     "sniff_image_type",
 ]
 
@@ -178,14 +179,32 @@ def load_image(
             :func:`logobrand.images_fetch.fetch_url`).
         InvalidArgumentError: ``max_pixels`` or ``draft_size`` is not an integer >= 1.
     """
+    return load_image_sized(
+        source, max_pixels=max_pixels, draft_size=draft_size, fetch_policy=fetch_policy
+    )[0]
+
+
+def load_image_sized(
+    source: ImageInput,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+    fetch_policy: FetchPolicy | None = None,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`load_image`, and the ``(width, height)`` of the photo at full resolution.
+
+    With ``draft_size`` a large JPEG is decoded at a reduced scale; the size returned is
+    still the full one (EXIF orientation applied), e.g. for boxes in the photo's own pixels.
+    Arguments and errors as in :func:`load_image`.
+    """
     check_int("max_pixels", max_pixels, 1)
     if draft_size is not None:
         check_int("draft_size", draft_size, 1)
     name = describe_source(source)
     if isinstance(source, np.ndarray):
-        return _array_to_rgb(source, name, max_pixels)
+        return _sized(_array_to_rgb(source, name, max_pixels))
     if isinstance(source, Image.Image):
-        return _pil_to_rgb(source, name, max_pixels)
+        return _sized(_pil_to_rgb(source, name, max_pixels))
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
@@ -196,6 +215,10 @@ def load_image(
             "bytes, a numpy array or a PIL image"
         )
     return _decode_bytes(data, name, max_pixels, draft_size)
+
+
+def _sized(pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    return pixels, (int(pixels.shape[1]), int(pixels.shape[0]))
 
 
 def check_image_iterable(images: object, what: str = "images") -> None:
@@ -280,8 +303,11 @@ def _looks_like_url(text: str) -> bool:
     return _URL_RE.match(text) is not None
 
 
-def _decode_bytes(data: bytes, name: str, max_pixels: int, draft_size: int | None) -> np.ndarray:
-    """Decode encoded image bytes; the one place that calls ``Image.open``."""
+def _decode_bytes(
+    data: bytes, name: str, max_pixels: int, draft_size: int | None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode encoded image bytes, and give the full-resolution ``(width, height)`` (EXIF
+    orientation applied); the one place that calls ``Image.open``."""
     if not data:
         raise ImageDecodeError(f"{name} is empty (0 bytes); expected a JPEG/PNG/WebP/GIF image")
     kind = sniff_image_type(data)
@@ -298,9 +324,10 @@ def _decode_bytes(data: bytes, name: str, max_pixels: int, draft_size: int | Non
         ) from exc
     with img:
         _check_header_size(img, name, max_pixels)
+        full = _oriented_size(img)
         pixels = _decode_jpeg_with_opencv(data, img, draft_size)
         if pixels is not None:
-            return pixels
+            return pixels, full if draft_size is not None else _sized(pixels)[1]
         if draft_size is not None and img.format in ("JPEG", "MPO"):
             try:
                 img.draft("RGB", (draft_size, draft_size))
@@ -319,7 +346,18 @@ def _decode_bytes(data: bytes, name: str, max_pixels: int, draft_size: int | Non
             ) from exc
         if ImageFile.LOAD_TRUNCATED_IMAGES:
             _reject_truncated(data, img, kind, name)
-        return _pil_to_rgb(img, name, max_pixels)
+        pixels = _pil_to_rgb(img, name, max_pixels)
+        return pixels, full if draft_size is not None else _sized(pixels)[1]
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of an opened image at full size, after its EXIF orientation."""
+    width, height = img.size
+    try:
+        transposed = img.getexif().get(0x0112) in (5, 6, 7, 8)
+    except _PIL_ERRORS:
+        transposed = False
+    return (height, width) if transposed else (width, height)
 
 
 _OPENCV_JPEG_FLAGS = {

@@ -1,4 +1,5 @@
-"""Figures: confusion matrix, image grids and training curves (the ``plot`` extra).
+"""Figures: confusion matrix, image grids and training curves (the ``plot`` extra), and
+boxes drawn on photos (:func:`draw_boxes`, :func:`save_drawing`: OpenCV only, no extra).
 
 matplotlib is imported lazily inside each function; without it they raise
 :class:`~logobrand.errors.MissingExtraError` naming ``pip install 'logobrand[plot]'``.
@@ -14,20 +15,27 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from logobrand._io import atomic_write_bytes
 from logobrand.errors import InvalidArgumentError, check_int, missing_extra
+from logobrand.images import ImageInput, describe_source, load_image
+from logobrand.inference.prediction import Prediction
 from logobrand.metrics import NO_LOGO, RecognitionReport, _as_list
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import denormalize, to_rgb
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from logobrand.images_fetch import FetchPolicy
 
 PathLike = str | os.PathLike[str]
 
@@ -341,4 +349,142 @@ def plot_history(
     return fig
 
 
-__all__ = ["plot_confusion_matrix", "plot_history", "show_images"]
+# -- boxes drawn on photos (predict --draw) ---------------------------------------------------
+
+
+def draw_boxes(
+    image: np.ndarray,
+    prediction: Prediction,
+    *,
+    color: tuple[int, int, int] = (255, 40, 40),
+    thickness: int | None = None,
+) -> np.ndarray:
+    """Draw a prediction's boxes and labels on a copy of an RGB photo.
+
+    Args:
+        image: ``(H, W, 3)`` RGB ``uint8`` photo, as :func:`logobrand.images.load_image`
+            returns it (the boxes are in its pixels).
+        prediction: A prediction made with ``boxes=True``.
+        color: RGB colour of the boxes.
+        thickness: Line width in pixels (default: scaled to the photo, at least 2).
+
+    Returns:
+        A new ``uint8`` array with the boxes drawn (``brand score`` above each box); the
+        photo itself when there is no box. Without any box, ``brand``/``no logo`` is
+        written in the corner.
+
+    Raises:
+        InvalidArgumentError: ``image`` is not an ``(H, W, 3)`` uint8 array.
+
+    Example:
+        >>> # pred = clf.predict("a.jpg", boxes=True)
+        >>> # drawn = draw_boxes(load_image("a.jpg"), pred)
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise InvalidArgumentError(
+            f"image must be an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}"
+        )
+    out = np.ascontiguousarray(arr.copy())
+    height, width = out.shape[:2]
+    line = thickness if thickness is not None else max(2, round(max(height, width) / 250))
+    font_scale = max(0.4, max(height, width) / 900)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    if not prediction.boxes:
+        text = prediction.brand if prediction.brand is not None else "no logo"
+        _label(out, f"{text} {prediction.score:.2f}", (0, 0), color, font, font_scale, line)
+        return out
+    for box in prediction.boxes:
+        p1 = (round(box.x1), round(box.y1))
+        p2 = (max(p1[0], round(box.x2) - 1), max(p1[1], round(box.y2) - 1))
+        cv2.rectangle(out, p1, p2, color, line)
+        _label(out, f"{box.label} {box.score:.2f}", p1, color, font, font_scale, line)
+    return out
+
+
+def save_drawing(
+    source: ImageInput,
+    prediction: Prediction,
+    directory: str | os.PathLike[str],
+    *,
+    taken: set[str] | None = None,
+    fetch_policy: FetchPolicy | None = None,
+) -> Path:
+    """Draw a prediction on its photo and write it as a JPEG into ``directory``, atomically.
+
+    The photo is read again from ``source`` (for a URL: fetched again). The file is named
+    after the source (``photos/a.png`` -> ``a.jpg``, a URL after its last path segment,
+    other inputs ``photo.jpg``); a name already in ``taken`` or already a file in
+    ``directory`` gets ``-2``, ``-3``, ... appended (an existing file, such as the photo
+    itself when ``directory`` is its folder, is never overwritten), and the name used is
+    added to ``taken``.
+
+    Args:
+        source: The input the prediction was made from.
+        prediction: A prediction made with ``boxes=True``.
+        directory: Output folder (created when missing).
+        taken: File names already written in this run (updated).
+        fetch_policy: Fetch policy for URL sources.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImageDecodeError: The photo cannot be read again.
+        FetchError: A URL cannot be fetched again.
+
+    Example:
+        >>> # save_drawing("a.jpg", clf.predict("a.jpg", boxes=True), "drawn")  # drawn/a.jpg
+    """
+    pixels = load_image(source, fetch_policy=fetch_policy)
+    drawn = draw_boxes(pixels, prediction)
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB array
+        raise InvalidArgumentError(f"cannot encode the drawing of {describe_source(source)}")
+    used = taken if taken is not None else set()
+    out = Path(directory)
+    stem = _file_stem(source)
+    name, n = f"{stem}.jpg", 1
+    while name in used or os.path.lexists(out / name):
+        n += 1
+        name = f"{stem}-{n}.jpg"
+    used.add(name)
+    out.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(out / name, encoded.tobytes())
+
+
+def _file_stem(source: object) -> str:
+    """A safe file stem for the drawing of ``source``."""
+    stem = ""
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fsdecode(os.fspath(source))
+        if "://" in text:
+            text = urllib.parse.urlsplit(text).path
+        stem = PurePosixPath(text.replace("\\", "/")).stem
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")
+    return stem[:100] or "photo"
+
+
+def _label(
+    img: np.ndarray,
+    text: str,
+    corner: tuple[int, int],
+    color: tuple[int, int, int],
+    font: int,
+    scale: float,
+    line: int,
+) -> None:
+    """Write ``text`` on a filled band just above ``corner`` (inside the photo)."""
+    weight = max(1, line // 2)
+    (tw, th), base = cv2.getTextSize(text, font, scale, weight)
+    x = min(max(0, corner[0]), max(0, img.shape[1] - tw - 4))
+    y = corner[1] - th - base - 4
+    if y < 0:
+        y = corner[1]
+    cv2.rectangle(img, (x, y), (x + tw + 4, y + th + base + 4), color, -1)
+    cv2.putText(img, text, (x + 2, y + th + 2), font, scale, (255, 255, 255), weight, cv2.LINE_AA)
+
+
+__all__ = ["draw_boxes", "plot_confusion_matrix", "plot_history", "save_drawing", "show_images"]

@@ -11,10 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "logobrand"
 
-KNOWN_CIRCLES: list[set[str]] = [
-    # the prediction path: the model runner of issue "One prediction path" removes it
-    {"logobrand.inference.boxes", "logobrand.inference.gallery"},
-]
+KNOWN_CIRCLES: list[set[str]] = []
 
 
 def _module_names() -> dict[str, Path]:

@@ -223,7 +223,7 @@ def test_run_time_model_failures_are_model_format_errors(model_dir: Path) -> Non
     x = np.zeros((2, 3, SIZE, SIZE), np.float32)
     for mode, message in (("fail", "ONNX Runtime failed on a batch of"), ("nan", "NaN")):
         broken = LogoClassifier.from_pretrained(model_dir)
-        broken._session = Broken(broken._session, mode)
+        broken._model = broken.runner.with_session(Broken(broken.session, mode))
         with pytest.raises(ModelFormatError, match=message):
             broken.predict_logits(x)
         with pytest.raises(ModelFormatError, match=message):

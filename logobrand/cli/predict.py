@@ -110,23 +110,22 @@ class _BoxStream:
     def run(
         self, sources: Iterable[str], *, progress: bool, total: int | None
     ) -> Generator[Prediction | Failure, None, None]:
-        from logobrand.inference.boxes import predict_batch_with_boxes, save_drawing
         from logobrand.inference.classifier import default_workers
+        from logobrand.plotting import save_drawing
 
         policy = None
         if self.args.no_private_urls:
             from logobrand.images_fetch import SERVER_POLICY
 
             policy = SERVER_POLICY
-        stream = predict_batch_with_boxes(
-            self.clf,
+        stream = self.clf.prediction_stream(
+            top_k=self.args.top_k, boxes=True, fetch_policy=policy
+        ).predict_many(
             self._tee(sources),
             batch_size=self.args.batch_size,
             workers=self.args.workers or default_workers(),
-            top_k=self.args.top_k,
             progress=progress,
             total=total,
-            fetch_policy=policy,
         )
         try:
             for result in stream:

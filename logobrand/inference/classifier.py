@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,66 +21,38 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
-from logobrand.errors import (
-    ImageDecodeError,
-    InvalidArgumentError,
-    ModelFormatError,
-    ModelNotFoundError,
+from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.images import ImageInput, check_image_iterable
+from logobrand.inference.config import ModelConfig, copy_model_files, write_model_dir
+from logobrand.inference.decode import decode_photo, draft_size
+from logobrand.inference.gallery import (
+    DEFAULT_TARGET_FPR,
+    GALLERY_JSON,
+    GALLERY_KEY,
+    Gallery,
+    add_brand,
+    embed_images,
+    gallery_of,
+    load_model_gallery,
+    model_probe,
 )
-from logobrand.images import ImageInput, check_image_iterable, describe_source, load_image
-from logobrand.inference.config import (
-    CONFIG_NAME,
-    ModelConfig,
-    copy_model_files,
-    leftover_backups,
-    write_model_dir,
+from logobrand.inference.model_dir import (
+    BUNDLED_MODELS,
+    DEFAULT_MODEL_DIR,
+    FAST_MODEL_DIR,
+    PRESET_DESCRIPTIONS,
+    refuse_bundled,
+    resolve_model_dir,
 )
-from logobrand.inference.gallery import GALLERY_JSON, GALLERY_KEY, Gallery, model_probe
-from logobrand.inference.gallery import decide as gallery_decide
-from logobrand.inference.onnx import (
-    MAX_THREADS,
-    ORT_ERRORS,
-    create_session,
-    quantize_int8,
-    run_session,
-    usable_cpu_count,
-)
-from logobrand.inference.pipeline import run_pipeline
-from logobrand.inference.prediction import Failure, Prediction, make_prediction
+from logobrand.inference.onnx import MAX_THREADS, calibration_batch, quantize_int8, usable_cpu_count
+from logobrand.inference.prediction import Failure, Prediction
+from logobrand.inference.runner import BOX_HEAD_FILE, BOX_HEAD_KEY, OnnxModel
+from logobrand.inference.stream import PredictionStream, Scores
 from logobrand.inference.text import TextReader
-from logobrand.inference.views import ViewsSettings, decide_views, forward_views, make_views
-from logobrand.models.registry import Preprocessing
-from logobrand.transforms import preprocess
-
-BOX_HEAD_FILE = "box_head.onnx"
-"""File name of an exported box head (:mod:`logobrand.models.box_head`) in a model directory."""
-BOX_HEAD_KEY = "box_head"
-"""Key of that file in ``config.json``'s ``files``."""
+from logobrand.inference.views import ViewsSettings
 
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "_default"
-"""Where the bundled default model lives (``logobrand/_default``: config.json + model.onnx)."""
-FAST_MODEL_DIR = Path(__file__).resolve().parent.parent / "_fast"
-"""Where the bundled int8 copy of the default model lives (``logobrand/_fast``)."""
-
-PRESET_DESCRIPTIONS = {
-    "default": "EfficientNet-Lite0, float32: the bundled model",
-    "accurate": "'default' with closer looks: photos it is unsure of are scored again in four "
-    "corner crops (logobrand.inference.views)",
-    "fast": "int8 copy of 'default': about 1.7x the photos per second, same accuracy here",
-}
-"""One line per bundled preset (``logobrand models`` shows them)."""
-
-BUNDLED_MODELS = {
-    "default": DEFAULT_MODEL_DIR,
-    "accurate": DEFAULT_MODEL_DIR,
-    "fast": FAST_MODEL_DIR,
-}
-"""The bundled presets: ``"default"`` (float32), ``"accurate"`` (the same model with closer
-looks, see :mod:`logobrand.inference.views`) and ``"fast"`` (its int8 copy: about 1.7x the
-photos per second on CPUs with VNNI, same accuracy here; see ``docs/benchmarks.rst``)."""
 
 DEFAULT_BATCH_SIZE = 4
 """Images per ONNX Runtime run in :meth:`LogoClassifier.predict_batch` (see
@@ -110,14 +81,10 @@ class LogoClassifier:
         box_head: ort.InferenceSession | None = None,
     ) -> None:
         """Wrap an open session; prefer :meth:`from_pretrained`, which validates both."""
-        self._session = session
-        self._box_head = box_head  # logobrand.models.box_head, exported (predict(boxes=True))
+        self._model = OnnxModel(session, config.preprocessing, config.labels, directory, box_head)
         self._gallery = gallery  # few-shot brands (logobrand.inference.gallery); swapped whole
         self._config = config
         self._directory = directory
-        self._input_name = session.get_inputs()[0].name
-        outputs = [o.name for o in session.get_outputs()]
-        self._output_name = "logits" if "logits" in outputs else outputs[0]
         self._draft_size: int | None = draft_size(config.preprocessing)
         self._threads: int | None = None  # ONNX Runtime threads asked for (None: all cores)
         self._text_reader: TextReader | None = None  # made on first use (gallery texts)
@@ -161,46 +128,7 @@ class LogoClassifier:
         Example:
             >>> # clf = LogoClassifier.from_pretrained("runs/exp1/model", threads=2)
         """
-        if name_or_dir is None or (isinstance(name_or_dir, str) and name_or_dir in BUNDLED_MODELS):
-            directory = BUNDLED_MODELS[name_or_dir or "default"]
-            if not (directory / CONFIG_NAME).is_file():
-                raise ModelFormatError(
-                    "no bundled model ships with this version of logobrand yet; pass the path "
-                    "of a model directory, e.g. LogoClassifier.from_pretrained('runs/x/model')"
-                )
-        else:
-            if not isinstance(name_or_dir, (str, os.PathLike)) or not os.fspath(name_or_dir):
-                raise InvalidArgumentError(
-                    f"expected a model directory or one of {sorted(BUNDLED_MODELS)}, got "
-                    f"{name_or_dir!r}"
-                )
-            directory = Path(name_or_dir)
-            if directory.is_file():
-                raise ModelFormatError(
-                    f"{directory} is a file; pass the model directory that holds config.json "
-                    "and model.onnx"
-                )
-            if not directory.is_dir():
-                backups = leftover_backups(directory)
-                close = difflib.get_close_matches(os.fspath(name_or_dir), list(BUNDLED_MODELS), 1)
-                hint = (
-                    f"; an interrupted save left the previous copy at {backups[0]}: run "
-                    f"logobrand.inference.recover_model_dir({str(directory)!r}) to restore it"
-                    if backups
-                    else f"; did you mean the bundled preset {close[0]!r}?"
-                    if close
-                    else "; pass a model directory (written by `logobrand train` or `export`, "
-                    "or by save_pretrained)"
-                )
-                raise ModelNotFoundError(f"model directory {directory} does not exist{hint}")
-            if (
-                not (directory / CONFIG_NAME).exists()
-                and (directory / "best" / CONFIG_NAME).is_file()
-            ):
-                raise ModelFormatError(
-                    f"{directory} is a training run, not a model directory; load its best "
-                    f"checkpoint: {directory / 'best'}"
-                )
+        directory = resolve_model_dir(name_or_dir)
         config = ModelConfig.load(directory)
         if views is None:
             views = name_or_dir == "accurate"
@@ -210,30 +138,12 @@ class LogoClassifier:
                 "them on validation photos with logobrand.inference.calibrate.calibrate_views, "
                 "or load it with views=False"
             )
-        session = create_session(
-            directory / config.onnx_file, threads=threads, allow_spinning=allow_spinning
-        )
-        _check_session(session, config, directory / config.onnx_file)
-        box_head = None
-        if BOX_HEAD_KEY in config.files:
-            box_head = create_session(
-                directory / config.files[BOX_HEAD_KEY], threads=threads, allow_spinning=False
-            )
-            outputs = {o.name for o in session.get_outputs()}
-            missing = [i.name for i in box_head.get_inputs() if i.name not in outputs]
-            if missing:
-                raise ModelFormatError(
-                    f"{directory / config.files[BOX_HEAD_KEY]} reads {missing}, which "
-                    f"{directory / config.onnx_file} does not output; re-export the model "
-                    "with logobrand export and train the box head again (logobrand train-boxes)"
-                )
-        from logobrand.inference.gallery import load_model_gallery
-
-        classifier = cls(session, config, directory, None, box_head)
+        model = OnnxModel.load(directory, config, threads=threads, allow_spinning=allow_spinning)
+        classifier = cls(model.session, config, directory, None, model.box_head)
         classifier._threads = threads
         if views and config.views is not None:
             classifier._views = ViewsSettings(**config.views)
-        classifier._gallery = load_model_gallery(classifier)
+        classifier._gallery = load_model_gallery(model, config.files)
         if classifier._gallery is not None and classifier._gallery.reads_text:
             classifier.text_reader  # noqa: B018 - without the ocr extra, fail now, not mid-batch
         return classifier
@@ -276,11 +186,11 @@ class LogoClassifier:
         write_model_files: Callable[[Path], object],
     ) -> Path:
         """Write a model directory atomically: the model files, the gallery and ``config``."""
-        _refuse_bundled(directory)
+        refuse_bundled(directory)
         gallery = self._gallery
         if gallery is not None and (len(gallery) > 0 or gallery.calibrated):
             files = {**files, GALLERY_KEY: GALLERY_JSON}  # few-shot brands (see add_brand)
-            gallery = gallery.with_model_probe(model_probe(self))  # which model made it
+            gallery = gallery.with_model_probe(model_probe(self._model))  # which model made it
         head_file = self._config.files.get(BOX_HEAD_KEY)
         copy_head = BOX_HEAD_KEY not in files and head_file is not None
         if copy_head:
@@ -335,45 +245,22 @@ class LogoClassifier:
         Example:
             >>> # clf.save_quantized("model-int8", iter_image_files("val/"))
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
         if "quantization" in self._config.training:
             raise InvalidArgumentError(
                 f"the model in {self._directory} is already an int8 copy; quantise its float "
                 "original instead"
             )
-        inputs: list[np.ndarray] = []
-        skipped: list[str] = []
-        for image in calibration:
-            if len(inputs) == limit:
-                break
-            try:
-                inputs.append(self.preprocess(image))
-            except ImageDecodeError as exc:
-                skipped.append(str(exc))
-        if not inputs:
-            raise InvalidArgumentError(
-                f"no calibration photo could be decoded ({len(skipped)} failed"
-                + (f", first: {skipped[0]}" if skipped else "")
-                + "); pass some hundreds of photos like those the model will see"
-            )
-        quantization = {
-            "method": "onnxruntime static QDQ, int8 per-channel weights, "
-            "uint8 activations (min/max)",
-            "calibration_photos": len(inputs),
-            "calibration_skipped": len(skipped),
-        }
+        calibration_batch_, quantization = calibration_batch(calibration, self.preprocess, limit)
         config = dataclasses.replace(
             self._config, training={**self._config.training, "quantization": quantization}
         )
         onnx_file = config.onnx_file
         source = self._directory / onnx_file
-        calibration_batch = np.stack(inputs)
         return self._write_copy(
             directory,
             config,
             {"onnx": onnx_file},
-            lambda tmp: quantize_int8(source, tmp / onnx_file, calibration_batch),
+            lambda tmp: quantize_int8(source, tmp / onnx_file, calibration_batch_),
         )
 
     def with_calibration(
@@ -390,7 +277,8 @@ class LogoClassifier:
         if threshold is not None:
             changes["threshold"] = threshold
         config = dataclasses.replace(self._config, **changes)
-        copy = LogoClassifier(self._session, config, self._directory, self._gallery, self._box_head)
+        copy = LogoClassifier(self.session, config, self._directory, self._gallery, self.box_head)
+        copy._model = self._model
         copy._threads, copy._text_reader = self._threads, self._text_reader
         copy._views = self._views
         if self._views is not None and threshold is not None:  # the views rule's threshold
@@ -402,7 +290,12 @@ class LogoClassifier:
     @property
     def box_head(self) -> ort.InferenceSession | None:
         """The box head's ONNX session (``box_head.onnx``), or ``None`` (boxes from the CAM)."""
-        return self._box_head
+        return self._model.box_head
+
+    @property
+    def runner(self) -> OnnxModel:
+        """The :class:`~logobrand.inference.runner.OnnxModel` that runs the ONNX sessions."""
+        return self._model
 
     @property
     def views(self) -> ViewsSettings | None:
@@ -428,7 +321,7 @@ class LogoClassifier:
     @property
     def session(self) -> ort.InferenceSession:
         """The underlying ``onnxruntime.InferenceSession``."""
-        return self._session
+        return self._model.session
 
     def __repr__(self) -> str:
         cfg = self._config
@@ -456,18 +349,7 @@ class LogoClassifier:
         Example:
             >>> # clf.predict_logits(np.zeros((2, 3, 224, 224), np.float32)).shape  # (2, 33)
         """
-        size = self._config.preprocessing.input_size
-        arr = np.asarray(batch)
-        if arr.ndim != 4 or arr.shape[1:] != (3, size, size):
-            raise InvalidArgumentError(
-                f"batch has shape {arr.shape}; expected (N, 3, {size}, {size}) as produced by "
-                "logobrand.transforms.preprocess"
-            )
-        if arr.shape[0] == 0:
-            return np.zeros((0, len(self._config.labels)), dtype=np.float32)
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        feeds = {self._input_name: arr}
-        return run_session(self._session, [self._output_name], feeds, self.directory)[0]
+        return self._model.logits(batch)
 
     def preprocess(
         self, image: ImageInput, *, fetch_policy: FetchPolicy | None = None
@@ -483,8 +365,7 @@ class LogoClassifier:
             FetchError: A URL input could not be fetched.
         """
         pre = self._config.preprocessing
-        pixels = load_image(image, draft_size=self._draft_size, fetch_policy=fetch_policy)
-        return preprocess(pixels, pre)
+        return decode_photo(image, pre, draft=self._draft_size, fetch_policy=fetch_policy).x
 
     def predict(self, image: ImageInput, *, top_k: int = 5, boxes: bool = False) -> Prediction:
         """Recognise the brand in one photo.
@@ -511,20 +392,7 @@ class LogoClassifier:
             >>> # 'heineken'
         """
         _check_top_k(top_k)
-        if boxes:
-            from logobrand.inference.boxes import predict_with_boxes
-
-            return predict_with_boxes(self, image, top_k=top_k)
-        gallery = self._gallery
-        views = self._views_for(gallery)
-        if views is not None:
-            cfg = self._config
-            batch = self.preprocess_views(image, views.crop)[None]
-            rows = forward_views(self.predict_logits, batch, cfg, views)
-            return decide_views(rows[0], cfg, views, top_k=top_k, source=describe_source(image))
-        x = self.preprocess(image)
-        logits = self._forward(x[None], gallery)
-        return self._decide(logits[0], describe_source(image), top_k, gallery)
+        return self.prediction_stream(top_k=top_k, boxes=boxes).predict(image)
 
     def predict_batch(
         self,
@@ -588,55 +456,44 @@ class LogoClassifier:
         ):
             raise InvalidArgumentError(f"total must be an integer >= 0 or None, got {total!r}")
         n_workers = workers if workers is not None else default_workers()
-        if boxes:
-            from logobrand.inference.boxes import predict_batch_with_boxes
+        stream = self.prediction_stream(top_k=top_k, boxes=boxes, fetch_policy=fetch_policy)
+        return stream.predict_many(
+            images, batch_size=batch_size, workers=n_workers, progress=progress, total=total
+        )
 
-            return predict_batch_with_boxes(
-                self,
-                images,
-                batch_size=batch_size,
-                workers=n_workers,
-                top_k=top_k,
-                progress=progress,
-                total=total,
-                fetch_policy=fetch_policy,
-            )
+    def prediction_stream(
+        self,
+        *,
+        top_k: int = 5,
+        boxes: bool = False,
+        box_threshold: float | None = None,
+        fetch_policy: FetchPolicy | None = None,
+    ) -> PredictionStream:
+        """The one prediction stream (:mod:`logobrand.inference.stream`) that :meth:`predict`,
+        :meth:`predict_batch` and the integrations use: decode, run and decide.
 
+        Args:
+            top_k: As in :meth:`predict`.
+            boxes: As in :meth:`predict`.
+            box_threshold: The box threshold (default: that of the box source, see
+                :mod:`logobrand.inference.boxes`).
+            fetch_policy: As in :meth:`predict_batch`.
+
+        Raises:
+            InvalidArgumentError: ``boxes=True`` with a model that cannot localise.
+        """
         gallery = self._gallery
-        views = self._views_for(gallery)
-        if views is not None:
-            settings, cfg = views, self._config
-
-            def decode_views(image: ImageInput) -> np.ndarray:
-                return self.preprocess_views(image, settings.crop, fetch_policy=fetch_policy)
-
-            return run_pipeline(
-                lambda batch: forward_views(self.predict_logits, batch, cfg, settings),
-                images,
-                decode_views,
-                batch_size,
-                n_workers,
-                make_result=lambda source, rows: decide_views(
-                    rows, cfg, settings, top_k=top_k, source=source
-                ),
-                describe=describe_source,
-                progress=progress,
-                total=total,
-            )
-
-        def make_result(source: str, row: np.ndarray) -> Prediction:
-            return self._decide(row, source, top_k, gallery)
-
-        return run_pipeline(
-            lambda batch: self._forward(batch, gallery),
-            images,
-            lambda image: self.preprocess(image, fetch_policy=fetch_policy),
-            batch_size,
-            n_workers,
-            make_result=make_result,
-            describe=describe_source,
-            progress=progress,
-            total=total,
+        return PredictionStream(
+            self._model,
+            self._config,
+            gallery,
+            self._views_for(gallery),
+            top_k=top_k,
+            boxes=boxes,
+            box_threshold=box_threshold,
+            text_reader=lambda: self.text_reader,
+            fetch_policy=fetch_policy,
+            draft=self._draft_size,
         )
 
     # -- few-shot brands (logic in logobrand.inference.gallery) --------------------------------
@@ -673,10 +530,9 @@ class LogoClassifier:
                 box head for a box-crops gallery).
             ImageDecodeError: An input cannot be decoded.
         """
-        from logobrand.inference.gallery import embed_images
-
         check_image_iterable(images)
-        return embed_images(self, images, batch_size=batch_size)
+        kind = self._gallery.kind if self._gallery is not None else None
+        return embed_images(self._model, images, kind=kind, batch_size=batch_size)
 
     def add_brand(
         self,
@@ -727,14 +583,19 @@ class LogoClassifier:
         Example:
             >>> # clf.add_brand("yahoo", ["yahoo1.jpg", "yahoo2.jpg"], texts=["yahoo"])
         """
-        from logobrand.inference.gallery import add_brand
-
         if texts:
             self.text_reader  # noqa: B018 - fails now, before any work, without the extra
         if save:
-            _refuse_bundled(self._directory)
+            refuse_bundled(self._directory)
         self._gallery = add_brand(
-            self, name, images, replace=replace, batch_size=batch_size, kind=kind, texts=texts
+            self._model,
+            name,
+            images,
+            gallery=self._gallery,
+            replace=replace,
+            batch_size=batch_size,
+            kind=kind,
+            texts=texts,
         )
         if not self._gallery.calibrated:
             warnings.warn(
@@ -755,11 +616,9 @@ class LogoClassifier:
         Raises:
             InvalidArgumentError: The gallery has no such brand.
         """
-        from logobrand.inference.gallery import gallery_of
-
         if save:
-            _refuse_bundled(self._directory)
-        self._gallery = gallery_of(self).remove(name)
+            refuse_bundled(self._directory)
+        self._gallery = gallery_of(self._model, None, self._gallery).remove(name)
         if save:
             self.save_pretrained(self._directory)
         return self._gallery
@@ -794,13 +653,11 @@ class LogoClassifier:
         Returns:
             The calibrated gallery.
         """
-        from logobrand.inference.gallery import DEFAULT_TARGET_FPR, embed_images, gallery_of
-
         if save:
-            _refuse_bundled(self._directory)
+            refuse_bundled(self._directory)
         fpr = DEFAULT_TARGET_FPR if target_fpr is None else target_fpr
-        gallery = gallery_of(self, kind)
-        embeddings = embed_images(self, negatives, kind=gallery.kind)
+        gallery = gallery_of(self._model, kind, self._gallery)
+        embeddings = embed_images(self._model, negatives, kind=gallery.kind)
         self._gallery = gallery.calibrate(embeddings, target_fpr=fpr, whiten=whiten)
         if save:
             self.save_pretrained(self._directory)
@@ -828,66 +685,15 @@ class LogoClassifier:
         Returns:
             ``(5, 3, S, S)`` float32 (:func:`logobrand.inference.views.make_views`).
         """
-        draft = None if self._draft_size is None else int(np.ceil(self._draft_size / crop))
-        pixels = load_image(image, draft_size=draft, fetch_policy=fetch_policy)
-        return make_views(pixels, self._config.preprocessing, crop)
+        pre = self._config.preprocessing
+        return decode_photo(
+            image, pre, crop=crop, draft=self._draft_size, fetch_policy=fetch_policy
+        ).x
 
-    def _forward(self, batch: np.ndarray, gallery: Gallery | None) -> np.ndarray:
-        """Logits, with the gallery similarities appended when ``gallery`` has brands."""
-        if gallery is None or len(gallery) == 0:
-            return self.predict_logits(batch)
-        from logobrand.inference.gallery import run_with_gallery
-
-        self.predict_logits(batch[:0])  # shape check only
-        return run_with_gallery(self, batch, gallery)[0]
-
-    def _decide(
-        self, logits: np.ndarray, source: str, top_k: int, gallery: Gallery | None = None
-    ) -> Prediction:
-        cfg = self._config
-        if gallery is not None and len(gallery) > 0:
-            # row = logits + gallery similarities (+ texts read, when the gallery reads text)
-            n, b = len(cfg.labels), len(gallery)
-            return gallery_decide(
-                logits[:n],
-                logits[n : n + b],
-                cfg.labels,
-                gallery,
-                texts_read=logits[n + b :] if gallery.reads_text else None,
-                temperature=cfg.temperature,
-                threshold=cfg.threshold,
-                top_k=top_k,
-                source=source,
-            )
-        return make_prediction(
-            logits,
-            cfg.labels,
-            temperature=cfg.temperature,
-            threshold=cfg.threshold,
-            top_k=top_k,
-            source=source,
-        )
-
-
-def draft_size(pre: Preprocessing) -> int:
-    """The reduced-size JPEG decoding target used by :meth:`LogoClassifier.preprocess`.
-
-    A JPEG at least twice this size on both sides is decoded at 1/2, 1/4 or 1/8 scale (DCT
-    scaling in libjpeg, see ``load_image(draft_size=...)``), keeping both sides >= this many
-    pixels. The first resize of :func:`~logobrand.transforms.preprocess` goes to
-    ``canonical_size`` (when set) and the last to ``input_size``, so no detail finer than the
-    smaller of the two reaches the model. Photos smaller than twice this size on either side
-    are decoded at full size, as before. See ``benchmarks/README.md`` for the gain.
-
-    Example:
-        >>> from logobrand.models.registry import Preprocessing
-        >>> draft_size(Preprocessing(input_size=320, canonical_size=224))
-        224
-    """
-    size = pre.input_size
-    if pre.canonical_size is not None:
-        size = min(size, pre.canonical_size)
-    return size
+    def _decide(self, logits: np.ndarray, source: str, top_k: int) -> Prediction:
+        """The plain decision rule for one row of logits (no gallery, no views)."""
+        stream = PredictionStream(self._model, self._config, top_k=top_k)
+        return stream.decide(source, Scores(np.asarray(logits), (0, 0)))
 
 
 def default_workers() -> int:
@@ -904,69 +710,13 @@ def _check_top_k(top_k: int) -> None:
         raise InvalidArgumentError(f"top_k must be an integer >= 0, got {top_k!r}")
 
 
-def _check_session(session: ort.InferenceSession, config: ModelConfig, path: Path) -> None:
-    """Check that the ONNX model's input and output fit ``config``."""
-    size = config.preprocessing.input_size
-    n_labels = len(config.labels)
-    inputs = session.get_inputs()
-    if len(inputs) != 1:
-        raise ModelFormatError(
-            f"{path} has {len(inputs)} inputs; expected one input 'images' (N, 3, {size}, "
-            f"{size}): re-export it (`logobrand export`, or save_model_dir in Python)"
-        )
-    meta = inputs[0]
-    shape = list(meta.shape)
-    fixed = [d if isinstance(d, int) else None for d in shape]
-    if meta.type != "tensor(float)" or len(shape) != 4 or fixed[1:] != [3, size, size]:
-        raise ModelFormatError(
-            f"{path}: input {meta.name!r} is {meta.type} {shape}; the config "
-            f"({CONFIG_NAME} preprocessing.input_size={size}) needs float32 (N, 3, {size}, "
-            f"{size}): fix input_size in {CONFIG_NAME} or re-export the model"
-        )
-    if fixed[0] is not None:
-        raise ModelFormatError(
-            f"{path}: input {meta.name!r} has a fixed batch size {fixed[0]}; re-export it with "
-            "a dynamic batch axis (save_model_dir does)"
-        )
-    outputs = session.get_outputs()
-    out = next((o for o in outputs if o.name == "logits"), outputs[0])
-    if out.shape is not None and len(out.shape) != 2:
-        raise ModelFormatError(
-            f"{path}: output {out.name!r} has {len(out.shape)} dimensions {out.shape}; logobrand "
-            "needs (batch, classes) logits: re-export the model"
-        )
-    width = out.shape[-1] if out.shape else None
-    if not isinstance(width, int):
-        x = np.zeros((1, 3, size, size), dtype=np.float32)
-        try:
-            result = session.run([out.name], {meta.name: x})[0]
-        except ORT_ERRORS as exc:
-            raise ModelFormatError(f"{path}: the model fails on a test input: {exc}") from exc
-        width = result.shape[-1] if result.ndim == 2 else None
-    if width != n_labels:
-        raise ModelFormatError(
-            f"{path}: output {out.name!r} has width {width} but {CONFIG_NAME} lists "
-            f"{n_labels} labels; the labels do not belong to this model: fix 'labels' or "
-            "re-save the model"
-        )
-
-
-def _refuse_bundled(directory: str | os.PathLike[str]) -> None:
-    """Raise if ``directory`` is a bundled model: saving there would change the package."""
-    target = Path(directory).resolve()
-    for name, bundled in BUNDLED_MODELS.items():
-        if target == bundled.resolve():
-            raise InvalidArgumentError(
-                f"{directory} is the bundled {name!r} model, which is not changed in place; "
-                "save a copy to a folder of your own (save_pretrained(DIR), or --out DIR in "
-                "the CLI) and load that"
-            )
-
-
 __all__ = [
+    "BOX_HEAD_FILE",
+    "BOX_HEAD_KEY",
     "BUNDLED_MODELS",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MODEL_DIR",
+    "FAST_MODEL_DIR",
     "PRESET_DESCRIPTIONS",
     "LogoClassifier",
     "default_workers",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from logobrand.errors import InvalidArgumentError, ModelFormatError, missing_extra
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError, missing_extra
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:
@@ -259,9 +260,48 @@ def quantize_int8(
     return dst
 
 
+def calibration_batch(
+    photos: Iterable[Any], decode: Callable[[Any], np.ndarray], limit: int
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Decode the calibration photos of :func:`quantize_int8` (at most ``limit``; those that
+    cannot be decoded are skipped and counted).
+
+    Returns:
+        ``(batch (N, 3, S, S), record)``: ``record`` says how the copy was made (for
+        ``config.json``'s ``training["quantization"]``).
+
+    Raises:
+        InvalidArgumentError: ``limit`` < 1, or no photo could be decoded.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
+    inputs: list[np.ndarray] = []
+    skipped: list[str] = []
+    for image in photos:
+        if len(inputs) == limit:
+            break
+        try:
+            inputs.append(decode(image))
+        except ImageDecodeError as exc:
+            skipped.append(str(exc))
+    if not inputs:
+        raise InvalidArgumentError(
+            f"no calibration photo could be decoded ({len(skipped)} failed"
+            + (f", first: {skipped[0]}" if skipped else "")
+            + "); pass some hundreds of photos like those the model will see"
+        )
+    record = {
+        "method": "onnxruntime static QDQ, int8 per-channel weights, uint8 activations (min/max)",
+        "calibration_photos": len(inputs),
+        "calibration_skipped": len(skipped),
+    }
+    return np.stack(inputs), record
+
+
 __all__ = [
     "MAX_THREADS",
     "ORT_ERRORS",
+    "calibration_batch",
     "create_session",
     "quantize_int8",
     "run_session",

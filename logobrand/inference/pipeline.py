@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +39,8 @@ from logobrand.inference.prediction import Failure
 
 S = TypeVar("S")
 R = TypeVar("R")
+D = TypeVar("D")
+T = TypeVar("T")
 
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
@@ -164,10 +166,61 @@ def run_pipeline(
 ) -> Generator[R | Failure, None, None]:
     """Decode, batch and run ``sources`` through a model; yield one result per input, in order.
 
+    :func:`run_stream` for array inputs: the decoded arrays of a batch are stacked into one
+    ``(N, ...)`` float32 array for ``session_runner``.
+
     Args:
         session_runner: Maps a stacked ``(N, ...)`` float32 batch to ``(N, C)`` outputs.
         sources: Any iterable (a list, a generator, a file of paths); consumed lazily.
-        decode_fn: Turns one source into one model input array (decode + preprocess). Runs in
+        decode_fn: Turns one source into one model input array (decode + preprocess).
+        batch_size: Inputs per model run.
+        workers: Decoding threads.
+        make_result: Builds the result of a successful item from its description and its
+            output row.
+        describe: Short description of a source for results and failures.
+        prefetch: Batches decoded ahead of the one being run.
+        progress: Show a ``tqdm`` progress bar (on stderr).
+        total: Number of inputs, for the progress bar.
+        desc: Progress bar label.
+
+    Yields:
+        As :func:`run_stream`.
+    """
+    return run_stream(
+        lambda items: list(session_runner(np.stack(items))),
+        sources,
+        decode_fn,
+        batch_size,
+        workers,
+        make_result=make_result,
+        describe=describe,
+        prefetch=prefetch,
+        progress=progress,
+        total=total,
+        desc=desc,
+    )
+
+
+def run_stream(
+    run_batch: Callable[[list[D]], Sequence[T]],
+    sources: Iterable[S],
+    decode_fn: Callable[[S], D],
+    batch_size: int,
+    workers: int,
+    *,
+    make_result: Callable[[str, T], R],
+    describe: Callable[[Any], str] = describe_source,
+    prefetch: int = 2,
+    progress: bool = False,
+    total: int | None = None,
+    desc: str = "predict",
+) -> Generator[R | Failure, None, None]:
+    """Decode, batch and run ``sources`` through a model; yield one result per input, in order.
+
+    Args:
+        run_batch: Maps the decoded items of a batch (a list) to one output per item.
+        sources: Any iterable (a list, a generator, a file of paths); consumed lazily.
+        decode_fn: Turns one source into one decoded item (e.g. decode + preprocess). Runs in
             worker threads. Any exception it raises becomes a :class:`Failure` for that item
             (the error type and message are kept, so nothing is dropped silently).
         batch_size: Inputs per model run.
@@ -189,7 +242,7 @@ def run_pipeline(
     Raises:
         InvalidArgumentError: ``batch_size``, ``workers`` or ``prefetch`` is < 1 (raised at
             the first ``next()``).
-        Exception: Whatever ``session_runner`` raises (a model error is not a per-item
+        Exception: Whatever ``run_batch`` raises (a model error is not a per-item
             problem, so it stops the run).
     """
     _check_positive("batch_size", batch_size)
@@ -201,7 +254,7 @@ def run_pipeline(
     from tqdm.auto import tqdm
 
     iterator = iter(sources)
-    pending: deque[list[tuple[str, Future[np.ndarray] | BaseException]]] = deque()
+    pending: deque[list[tuple[str, Future[D] | BaseException]]] = deque()
     bar = tqdm(total=total, disable=not progress, unit="img", desc=desc)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="logobrand-decode")
 
@@ -209,7 +262,7 @@ def run_pipeline(
         chunk = list(itertools.islice(iterator, batch_size))
         if not chunk:
             return False
-        jobs: list[tuple[str, Future[np.ndarray] | BaseException]] = []
+        jobs: list[tuple[str, Future[D] | BaseException]] = []
         for src in chunk:
             try:
                 name = describe(src)
@@ -229,7 +282,7 @@ def run_pipeline(
             if not pending:
                 break
             jobs = pending.popleft()
-            arrays: list[np.ndarray] = []
+            items: list[D] = []
             slots: list[int] = []
             results: list[R | Failure | None] = [None] * len(jobs)
             for position, (name, job) in enumerate(jobs):
@@ -237,13 +290,13 @@ def run_pipeline(
                     results[position] = Failure.from_exception(name, job)
                     continue
                 try:
-                    arrays.append(job.result())
+                    items.append(job.result())
                     slots.append(position)
                 # Per-item isolation boundary: any decode error is reported as a Failure.
                 except Exception as exc:
                     results[position] = Failure.from_exception(name, exc)
-            if arrays:
-                outputs = session_runner(np.stack(arrays))
+            if items:
+                outputs = run_batch(items)
                 if len(outputs) != len(slots):
                     raise RuntimeError(
                         f"the model returned {len(outputs)} rows for a batch of {len(slots)}"
@@ -263,4 +316,4 @@ def run_pipeline(
         bar.close()
 
 
-__all__ = ["IMAGE_SUFFIXES", "iter_image_files", "run_pipeline"]
+__all__ = ["IMAGE_SUFFIXES", "iter_image_files", "run_pipeline", "run_stream"]

@@ -19,15 +19,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError, check_int
-from logobrand.images import describe_source
+from logobrand.images import ImageInput, describe_source
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy, fetch_url
 from logobrand.inference.classifier import BUNDLED_MODELS, DEFAULT_BATCH_SIZE, LogoClassifier
 from logobrand.inference.config import CONFIG_NAME
 from logobrand.inference.onnx import MAX_THREADS
-from logobrand.inference.pipeline import run_pipeline
 from logobrand.inference.prediction import Failure, Prediction
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 PREDICTION_COLUMNS: tuple[str, ...] = ("brand", "score", "top_k", "error", "error_type")
 """The columns both integrations add, in order:
@@ -317,27 +317,35 @@ def make_decoder(classifier: LogoClassifier, policy: FetchPolicy) -> Callable[[o
     (fetched with ``policy``). Anything else, and null cells, raise
     :class:`~logobrand.errors.InvalidArgumentError`, which becomes that row's error.
     """
+    return cell_decoder(classifier.preprocess, policy)
 
-    def decode(value: object) -> np.ndarray:
+
+def cell_decoder(
+    decode_image: Callable[[ImageInput], D], policy: FetchPolicy
+) -> Callable[[object], D]:
+    """Build the function that turns one cell into ``decode_image``'s record (see
+    :func:`make_decoder` for the cells accepted)."""
+
+    def decode(value: object) -> D:
         if _is_missing(value):
             raise InvalidArgumentError(
                 "the input cell is null: there is no image to read for this row"
             )
         if isinstance(value, (bytes, bytearray, memoryview, np.bytes_)):
-            return classifier.preprocess(bytes(value))
+            return decode_image(bytes(value))
         if isinstance(value, (str, os.PathLike)):
             text = os.fspath(value)
             text = os.fsdecode(text) if isinstance(text, bytes) else text
             local = file_uri_to_path(text)
             if local is not None:
-                return classifier.preprocess(local)
+                return decode_image(local)
             if _URL_RE.match(text):
                 data = fetch_url(text, policy=policy)
                 try:
-                    return classifier.preprocess(data)
+                    return decode_image(data)
                 except ImageDecodeError as exc:
                     raise type(exc)(f"{text}: {exc}") from exc
-            return classifier.preprocess(text)
+            return decode_image(text)
         raise InvalidArgumentError(
             f"unsupported input {describe_input(value)}: the column must hold paths, "
             "http(s) URLs or encoded image bytes"
@@ -365,19 +373,12 @@ def predict_values(
         An iterator of :class:`~logobrand.inference.Prediction` or
         :class:`~logobrand.inference.Failure`, one per cell, in order.
     """
-    top_k = settings.top_k
-    gallery = classifier.gallery  # few-shot brands decide like in predict_batch
-
-    def make_result(source: str, row: np.ndarray) -> Prediction:
-        return classifier._decide(row, source, top_k, gallery)
-
-    return run_pipeline(
-        lambda batch: classifier._forward(batch, gallery),
+    stream = classifier.prediction_stream(top_k=settings.top_k)  # as predict_batch decides
+    return stream.predict_many(
         values,
-        make_decoder(classifier, settings.fetch_policy),
-        settings.batch_size,
-        settings.decode_workers(threads),
-        make_result=make_result,
+        batch_size=settings.batch_size,
+        workers=settings.decode_workers(threads),
+        decode=cell_decoder(stream.decode, settings.fetch_policy),
         describe=describe_input,
     )
 
