@@ -156,3 +156,41 @@ def test_calibrate_words_on_a_tiny_model(
     saved = found.config(clf.config)
     assert saved.words == found.settings.to_dict()
     assert saved.training["words_calibration"]["by_floor"] == found.by_floor
+
+
+@pytest.mark.torch
+def test_the_stream_reads_names_only_in_photos_left_without_a_brand(
+    tmp_path: Path, build_tiny_model: Any, tmp_images: Any
+) -> None:
+    from logobrand.inference import LogoClassifier
+    from logobrand.inference.config import ModelConfig
+
+    photos = [tmp_images.image(f"p{i}.png", seed=i, size=(40, 50)) for i in range(10)]
+    directory = build_tiny_model(tmp_path, photos, ("a", "b", "no-logo"))
+    with pytest.raises(ModelFormatError, match="words"):
+        LogoClassifier.from_pretrained(directory, words=True)
+    plain = LogoClassifier.from_pretrained(directory, threads=1)
+    before = [plain.predict(p) for p in photos]
+    config = ModelConfig.load(directory)
+    import dataclasses
+
+    dataclasses.replace(config, words={"floor": 0.0, "look": 0.0}).save(directory)
+    (directory / BRAND_TEXTS_FILE).write_text(json.dumps({"a": ["alpha"]}))
+    clf = LogoClassifier.from_pretrained(directory, threads=1, words=True)
+    assert clf.words is not None and clf.words.floor == 0.0
+    reader = _FakeReader()
+    clf._text_reader = reader  # type: ignore[assignment]
+    after = [clf.predict(p) for p in photos]
+    unsure = [b.brand is None for b in before]
+    assert reader.calls == sum(unsure)
+    for old, new, photo in zip(before, after, photos, strict=True):
+        if old.brand is not None:
+            assert new == old  # a photo with a brand is never read
+        else:
+            bright = _FakeReader().read(
+                np.asarray(__import__("cv2").imread(str(photo)))[None, ..., ::-1].copy()
+            )[0]
+            assert (new.brand, new.score) == (("a", 0.9) if bright else (None, old.score))
+    batch = list(clf.predict_batch(photos, batch_size=3))
+    assert [(r.brand, r.score) for r in batch] == [(r.brand, r.score) for r in after]  # type: ignore[union-attr]
+    assert LogoClassifier.from_pretrained(directory, threads=1).words is None  # off unless asked

@@ -50,6 +50,7 @@ from logobrand.inference.runner import BOX_HEAD_FILE, BOX_HEAD_KEY, OnnxModel
 from logobrand.inference.stream import PredictionStream, Scores
 from logobrand.inference.text import TextReader
 from logobrand.inference.views import ViewsSettings
+from logobrand.inference.words import WordsSettings, load_brand_texts
 
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
@@ -89,6 +90,8 @@ class LogoClassifier:
         self._threads: int | None = None  # ONNX Runtime threads asked for (None: all cores)
         self._text_reader: TextReader | None = None  # made on first use (gallery texts)
         self._views: ViewsSettings | None = None  # closer looks (the "accurate" preset)
+        self._words: WordsSettings | None = None  # trained brands' names read (the same)
+        self._brand_texts: dict[str, tuple[str, ...]] = {}
 
     # -- construction --------------------------------------------------------------------------
 
@@ -100,6 +103,7 @@ class LogoClassifier:
         threads: int | None = None,
         allow_spinning: bool = False,
         views: bool | None = None,
+        words: bool | None = None,
     ) -> LogoClassifier:
         """Load a model directory (or the bundled default model).
 
@@ -115,6 +119,9 @@ class LogoClassifier:
             views: Closer looks (:mod:`logobrand.inference.views`): photos the model is unsure
                 of are scored again in four corner crops. Default: on for the ``"accurate"``
                 preset only. Needs a model whose ``config.json`` holds calibrated ``views``.
+            words: Read the trained brands' names (:mod:`logobrand.inference.words`) in photos
+                still without a brand. Default: on for the ``"accurate"`` preset only. Needs
+                the ``ocr`` extra and a model whose ``config.json`` holds calibrated ``words``.
 
         Returns:
             The classifier.
@@ -123,7 +130,9 @@ class LogoClassifier:
             ModelFormatError: The directory is missing or invalid, or the ONNX model does not
                 fit the config (input not ``(N, 3, S, S)`` float32 with ``S =
                 preprocessing.input_size``, or output width != number of labels), or
-                ``views=True`` for a model without calibrated views.
+                ``views=True`` (or ``words=True``) for a model without calibrated views (or
+                words).
+            MissingExtraError: ``words=True`` without the ``ocr`` extra.
 
         Example:
             >>> # clf = LogoClassifier.from_pretrained("runs/exp1/model", threads=2)
@@ -132,17 +141,27 @@ class LogoClassifier:
         config = ModelConfig.load(directory)
         if views is None:
             views = name_or_dir == "accurate"
-        if views and config.views is None:
-            raise ModelFormatError(
-                f"{directory} has no calibrated closer looks ('views' in config.json); choose "
-                "them on validation photos with logobrand.inference.calibrate.calibrate_views, "
-                "or load it with views=False"
-            )
+        if words is None:
+            words = name_or_dir == "accurate" and config.words is not None
+        for wanted, setting, name in (
+            (views, config.views, "views"),
+            (words, config.words, "words"),
+        ):
+            if wanted and setting is None:
+                raise ModelFormatError(
+                    f"{directory} has no calibrated {name} ({name!r} in config.json); choose "
+                    f"them on validation photos with logobrand.inference.calibrate."
+                    f"calibrate_{name}, or load it with {name}=False"
+                )
         model = OnnxModel.load(directory, config, threads=threads, allow_spinning=allow_spinning)
         classifier = cls(model.session, config, directory, None, model.box_head)
         classifier._threads = threads
         if views and config.views is not None:
             classifier._views = ViewsSettings(**config.views)
+        if words and config.words is not None:
+            classifier._words = WordsSettings(**config.words)
+            classifier._brand_texts = load_brand_texts(directory, config.labels)
+            classifier.text_reader  # noqa: B018 - without the ocr extra, fail now, not mid-batch
         classifier._gallery = load_model_gallery(model, config.files)
         if classifier._gallery is not None and classifier._gallery.reads_text:
             classifier.text_reader  # noqa: B018 - without the ocr extra, fail now, not mid-batch
@@ -281,6 +300,7 @@ class LogoClassifier:
         copy._model = self._model
         copy._threads, copy._text_reader = self._threads, self._text_reader
         copy._views = self._views
+        copy._words, copy._brand_texts = self._words, self._brand_texts
         if self._views is not None and threshold is not None:  # the views rule's threshold
             copy._views = dataclasses.replace(self._views, threshold=threshold)
         return copy
@@ -296,6 +316,12 @@ class LogoClassifier:
     def runner(self) -> OnnxModel:
         """The :class:`~logobrand.inference.runner.OnnxModel` that runs the ONNX sessions."""
         return self._model
+
+    @property
+    def words(self) -> WordsSettings | None:
+        """The words-rule settings in use, or ``None`` when names are not read (see
+        :mod:`logobrand.inference.words`)."""
+        return self._words
 
     @property
     def views(self) -> ViewsSettings | None:
@@ -494,6 +520,8 @@ class LogoClassifier:
             text_reader=lambda: self.text_reader,
             fetch_policy=fetch_policy,
             draft=self._draft_size,
+            words=self._words,
+            brand_texts=self._brand_texts,
         )
 
     # -- few-shot brands (logic in logobrand.inference.gallery) --------------------------------

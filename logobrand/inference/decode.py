@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from logobrand.images import ImageInput, load_image_sized
@@ -61,10 +62,13 @@ class Photo:
         x: The model input: ``(3, S, S)`` float32, or ``(5, 3, S, S)`` with closer looks
             (:func:`~logobrand.inference.views.make_views`).
         size: ``(width, height)`` of the photo at full resolution (boxes are in its pixels).
+        pixels: The decoded photo, its longer side at most ``keep_pixels``, when the stream
+            reads text in it (:mod:`logobrand.inference.words`); else ``None``.
     """
 
     x: np.ndarray
     size: tuple[int, int]
+    pixels: np.ndarray | None = None
 
 
 def decode_photo(
@@ -74,6 +78,7 @@ def decode_photo(
     crop: float | None = None,
     draft: int | None = -1,
     fetch_policy: FetchPolicy | None = None,
+    keep_pixels: int | None = None,
 ) -> Photo:
     """Decode one photo into its :class:`Photo` record.
 
@@ -85,6 +90,8 @@ def decode_photo(
         draft: The reduced-size decoding target; ``-1`` (the default) for
             :func:`draft_size`, ``None`` for a full-size decode.
         fetch_policy: For URL inputs, as in :func:`~logobrand.images.load_image`.
+        keep_pixels: Keep the decoded pixels in the record, the longer side shrunk to at most
+            this many pixels (for reading text); ``None`` keeps none.
 
     Raises:
         ImageDecodeError: The input is not a decodable image (the message names it).
@@ -96,7 +103,15 @@ def decode_photo(
         draft = math.ceil(draft / crop)
     pixels, size = load_image_sized(image, draft_size=draft, fetch_policy=fetch_policy)
     x = preprocess(pixels, pre) if crop is None else make_views(pixels, pre, crop)
-    return Photo(x, size)
+    kept = None
+    if keep_pixels is not None:
+        scale = keep_pixels / max(pixels.shape[:2])
+        kept = pixels
+        if scale < 1:
+            shape = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+            kept = cv2.resize(pixels, shape, interpolation=cv2.INTER_AREA)
+        kept = np.ascontiguousarray(kept)
+    return Photo(x, size, kept)
 
 
 def decode_input(

@@ -21,8 +21,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,15 +40,26 @@ from logobrand.inference.decode import Photo, decode_photo
 from logobrand.inference.gallery_rule import decide as gallery_decide
 from logobrand.inference.gallery_rule import gallery_scores, read_gallery_texts
 from logobrand.inference.pipeline import run_stream
-from logobrand.inference.prediction import Failure, Prediction, make_prediction
+from logobrand.inference.prediction import (
+    NO_LOGO,
+    Failure,
+    Prediction,
+    make_prediction,
+    softmax,
+)
 from logobrand.inference.runner import OnnxModel
 from logobrand.inference.views import ViewsSettings, decide_views, forward_views
+from logobrand.inference.words import WordsSettings, brand_from_words, brands_read
 
 if TYPE_CHECKING:
     from logobrand.images_fetch import FetchPolicy
     from logobrand.inference.config import ModelConfig
     from logobrand.inference.gallery_store import Gallery
     from logobrand.inference.text import TextReader
+
+
+READ_SIDE = 640
+"""With words on, photos are read at their own resolution, the longer side at most this."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class Scores:
         similarities: ``(B,)`` similarities to the gallery brands, or ``None``.
         texts: ``(B,)`` gallery texts read (0: none), or ``None``.
         maps: The box maps (box head ``(5, h, w)`` or cell scores ``(C, h, w)``), or ``None``.
+        pixels: The photo's pixels for reading the brands' names, or ``None``.
     """
 
     logits: np.ndarray
@@ -68,6 +81,7 @@ class Scores:
     similarities: np.ndarray | None = None
     texts: np.ndarray | None = None
     maps: np.ndarray | None = None
+    pixels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,9 @@ class PredictionStream:
         text_reader: Gives the OCR reader, for a gallery that reads texts.
         fetch_policy: For URL inputs.
         draft: The reduced-size JPEG decoding target (``None``: full size).
+        words: The words-rule settings (:mod:`logobrand.inference.words`), or ``None`` (never
+            with a gallery with brands, nor with boxes).
+        brand_texts: The trained brands' texts the words rule looks for.
     """
 
     model: OnnxModel
@@ -101,12 +118,15 @@ class PredictionStream:
     text_reader: Callable[[], TextReader] | None = None
     fetch_policy: FetchPolicy | None = None
     draft: int | None = -1
+    words: WordsSettings | None = None
+    brand_texts: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.gallery is not None and len(self.gallery) == 0:
             object.__setattr__(self, "gallery", None)
         if self.gallery is not None or self.boxes:
             object.__setattr__(self, "views", None)
+            object.__setattr__(self, "words", None)
         if self.boxes:
             check_can_localise(self.model)
 
@@ -121,6 +141,7 @@ class PredictionStream:
             crop=crop,
             draft=self.draft,
             fetch_policy=self.fetch_policy,
+            keep_pixels=None if self.words is None else READ_SIDE,
         )
 
     def run(self, photos: Sequence[Photo]) -> list[Scores]:
@@ -129,7 +150,7 @@ class PredictionStream:
         batch = np.stack([p.x for p in photos])
         if self.views is not None:
             rows = forward_views(self.model.logits, batch, self.config, self.views)
-            return [Scores(r, s) for r, s in zip(rows, sizes, strict=True)]
+            return [Scores(r, p.size, pixels=p.pixels) for r, p in zip(rows, photos, strict=True)]
         names = [box_maps_output(self.model)] if self.boxes else []
         logits, sims, texts, others = gallery_scores(
             self.model, batch, self.gallery, names, read_texts=self._read_texts
@@ -144,6 +165,7 @@ class PredictionStream:
                 None if sims is None else sims[i],
                 None if texts is None else texts[i],
                 maps[i],
+                photos[i].pixels,
             )
             for i in range(len(photos))
         ]
@@ -152,7 +174,10 @@ class PredictionStream:
         """The one decision rule for one photo, plus the boxes of the brand it reports."""
         cfg = self.config
         if self.views is not None:
-            return decide_views(scores.logits, cfg, self.views, top_k=self.top_k, source=source)
+            prediction = decide_views(
+                scores.logits, cfg, self.views, top_k=self.top_k, source=source
+            )
+            return self._read_name(prediction, scores.logits[0], scores.pixels)
         if self.gallery is not None:
             prediction = gallery_decide(
                 scores.logits,
@@ -175,7 +200,7 @@ class PredictionStream:
                 source=source,
             )
         if not self.boxes or scores.maps is None:
-            return prediction
+            return self._read_name(prediction, scores.logits, scores.pixels)
         return boxes_for(
             prediction,
             scores.maps,
@@ -184,6 +209,27 @@ class PredictionStream:
             from_head=self.model.box_head is not None,
             threshold=self.box_threshold,
         )
+
+    def _read_name(
+        self, prediction: Prediction, whole: np.ndarray, pixels: np.ndarray | None
+    ) -> Prediction:
+        """The words rule (:mod:`logobrand.inference.words`) on a photo left without a brand:
+        read it when its whole view's best brand reaches ``look``; a brand whose name is read
+        answers when the whole view gives it at least ``floor`` (its ``score`` is then the
+        read's confidence)."""
+        if self.words is None or prediction.brand is not None or pixels is None:
+            return prediction
+        cfg = self.config
+        probs = softmax(np.asarray(whole, dtype=np.float64), cfg.temperature)
+        brands = [i for i, label in enumerate(cfg.labels) if label != NO_LOGO]
+        if probs[brands].max() < self.words.look or self.text_reader is None:
+            return prediction
+        lines = self.text_reader().read(pixels[None])[0]
+        read = brands_read(lines, self.brand_texts)
+        brand = brand_from_words(probs, list(cfg.labels), read, self.words.floor)
+        if brand is None:
+            return prediction
+        return dataclasses.replace(prediction, brand=brand, score=read[brand], closest=brand)
 
     def _read_texts(self, batch: np.ndarray, logits: np.ndarray) -> np.ndarray:
         assert self.gallery is not None and self.text_reader is not None
