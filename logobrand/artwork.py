@@ -35,7 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from logobrand.errors import ImageDecodeError, InvalidArgumentError, missing_extra
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, check_int, missing_extra
 
 DEFAULT_SIZE = 320
 """Side of the square renders (the input size of the default model)."""
@@ -169,10 +169,7 @@ def render_svg(
             ``color`` is not three integers from 0 to 255.
         ImageDecodeError: The SVG cannot be rendered, or draws nothing visible.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RENDER_SIZE:
-        raise InvalidArgumentError(
-            f"size must be an integer from 1 to {MAX_RENDER_SIZE}, got {size!r}"
-        )
+    size = check_int("size", size, 1, maximum=MAX_RENDER_SIZE)
     if (
         not isinstance(color, (tuple, list))
         or len(color) != 3
@@ -309,10 +306,9 @@ def compose_references(
             f"photo_share must be in [0, 1] and scale a range within (0, 1], got "
             f"{photo_share} and {scale}"
         )
-    counts = {"n": n, "size": size, "seed": seed}
-    for name, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidArgumentError(f"{name} must be an integer >= 0, got {value!r}")
+    n = check_int("n", n, 0)
+    size = check_int("size", size, 0)
+    seed = check_int("seed", seed, 0)
     if n < 1 or not 8 <= size <= MAX_RENDER_SIZE:
         raise InvalidArgumentError(
             f"n must be >= 1 and size from 8 to {MAX_RENDER_SIZE}, got n={n}, size={size}"

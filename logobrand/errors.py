@@ -78,12 +78,23 @@ def output_error(path: object, exc: OSError) -> OutputError:
     )
 
 
-def check_int(name: str, value: object, minimum: int) -> int:
+def check_int(name: str, value: object, minimum: int, *, maximum: int | None = None) -> int:
     """Return ``value`` as an ``int``, or raise :class:`InvalidArgumentError` naming ``name``
-    unless it is an integer (Python or numpy, not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    unless it is an integer (Python or numpy, not a bool) >= ``minimum`` (and <= ``maximum``
+    when given).
+
+    The message reads ``"<name> must be an integer >= <minimum>, got <value!r>"``, or
+    ``"... must be an integer from <minimum> to <maximum>, got ..."`` with a ``maximum``.
+    """
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    number = int(value) if integral else 0  # type: ignore[call-overload]
+    if maximum is None and (not integral or number < minimum):
         raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    if maximum is not None and (not integral or not minimum <= number <= maximum):
+        raise InvalidArgumentError(
+            f"{name} must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
+    return number
 
 
 def missing_extra(package: str, extra: str) -> MissingExtraError:

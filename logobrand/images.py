@@ -217,6 +217,40 @@ def load_image_sized(
     return _decode_bytes(data, name, max_pixels, draft_size)
 
 
+def load_image_sized_full(
+    source: ImageInput,
+    *,
+    draft_size: int | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fetch_policy: FetchPolicy | None = None,
+) -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
+    """:func:`load_image_sized`, and the photo at full resolution too (to draw on it).
+
+    The source is read (or fetched) once. Its bytes are decoded a second time, at full size,
+    only when the first decode was reduced (a large JPEG with ``draft_size``); otherwise both
+    arrays are the same one. Arguments and errors as in :func:`load_image_sized`.
+
+    Returns:
+        ``(pixels, (width, height), full)``: the photo as :func:`load_image_sized` gives it,
+        its full-resolution size, and its full-resolution pixels.
+    """
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        pixels, size = load_image_sized(source, max_pixels=max_pixels)  # never reduced
+        return pixels, size, pixels
+    check_int("max_pixels", max_pixels, 1)
+    if draft_size is not None:
+        check_int("draft_size", draft_size, 1)
+    name = describe_source(source)
+    if isinstance(source, (str, os.PathLike)):
+        data = _read_source(source, name, fetch_policy)
+    else:
+        data = bytes(source)
+    pixels, size = _decode_bytes(data, name, max_pixels, draft_size)
+    if pixels.shape[:2] == (size[1], size[0]):
+        return pixels, size, pixels
+    return pixels, size, _decode_bytes(data, name, max_pixels, None)[0]
+
+
 def _sized(pixels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     return pixels, (int(pixels.shape[1]), int(pixels.shape[0]))
 

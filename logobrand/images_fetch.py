@@ -45,7 +45,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from logobrand.errors import FetchError, InvalidArgumentError
+from logobrand.errors import FetchError, InvalidArgumentError, check_int
 from logobrand.image_types import describe_unknown, sniff_image_type
 
 __all__ = [
@@ -112,20 +112,8 @@ class FetchPolicy:
                 raise InvalidArgumentError(
                     f"FetchPolicy.{field} must be seconds in (0, {MAX_TIMEOUT:g}], got {value!r}"
                 )
-        if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
-            raise InvalidArgumentError(
-                f"FetchPolicy.max_bytes must be an int, got {self.max_bytes!r}"
-            )
-        if self.max_bytes <= 0:
-            raise InvalidArgumentError(f"FetchPolicy.max_bytes must be > 0, got {self.max_bytes}")
-        if (
-            isinstance(self.max_redirects, bool)
-            or not isinstance(self.max_redirects, int)
-            or self.max_redirects < 0
-        ):
-            raise InvalidArgumentError(
-                f"FetchPolicy.max_redirects must be an int >= 0, got {self.max_redirects!r}"
-            )
+        check_int("FetchPolicy.max_bytes", self.max_bytes, 1)
+        check_int("FetchPolicy.max_redirects", self.max_redirects, 0)
         if isinstance(self.allowed_content_types, str) or not all(
             isinstance(t, str) and t for t in self.allowed_content_types
         ):

@@ -409,10 +409,14 @@ def save_drawing(
     *,
     taken: set[str] | None = None,
     fetch_policy: FetchPolicy | None = None,
+    pixels: np.ndarray | None = None,
 ) -> Path:
     """Draw a prediction on its photo and write it as a JPEG into ``directory``, atomically.
 
-    The photo is read again from ``source`` (for a URL: fetched again). The file is named
+    The photo is drawn on ``pixels`` when given (its full-resolution RGB pixels, as
+    :meth:`PredictionStream.predict_many_with_pixels
+    <logobrand.inference.stream.PredictionStream.predict_many_with_pixels>` hands them
+    over), else read again from ``source`` (for a URL: fetched again). The file is named
     after the source (``photos/a.png`` -> ``a.jpg``, a URL after its last path segment,
     other inputs ``photo.jpg``); a name already in ``taken`` or already a file in
     ``directory`` gets ``-2``, ``-3``, ... appended (an existing file, such as the photo
@@ -425,6 +429,8 @@ def save_drawing(
         directory: Output folder (created when missing).
         taken: File names already written in this run (updated).
         fetch_policy: Fetch policy for URL sources.
+        pixels: The photo, already decoded at full resolution (``(H, W, 3)`` uint8 RGB);
+            ``None`` reads it from ``source``.
 
     Returns:
         The path written.
@@ -436,7 +442,8 @@ def save_drawing(
     Example:
         >>> # save_drawing("a.jpg", clf.predict("a.jpg", boxes=True), "drawn")  # drawn/a.jpg
     """
-    pixels = load_image(source, fetch_policy=fetch_policy)
+    if pixels is None:
+        pixels = load_image(source, fetch_policy=fetch_policy)
     drawn = draw_boxes(pixels, prediction)
     ok, encoded = cv2.imencode(
         ".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]

@@ -421,6 +421,79 @@ def test_cli_draw_never_overwrites_and_strict_counts_drawing_failures(
 
 
 @pytest.mark.torch
+def test_cli_draw_decodes_each_photo_once(
+    cam_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logobrand.images
+    import logobrand.plotting
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(patch_photo(96, 64, (48, 16, 72, 32))).save(photos / "a.png")
+    # under twice the model's input size: not decoded at reduced scale (a larger JPEG is
+    # decoded again from the same bytes, see the next test)
+    Image.fromarray(patch_photo(48, 48, (0, 0, 12, 12))).save(photos / "b.jpg")
+    code = main(["predict", "--model", str(cam_model), "--boxes", str(photos)])
+    expected = capsys.readouterr().out
+    assert code == 0
+
+    decoded: list[str] = []
+    real_decode = logobrand.images._decode_bytes
+
+    def counting_decode(data: bytes, name: str, *args: Any) -> Any:
+        decoded.append(name)
+        return real_decode(data, name, *args)
+
+    def read_again(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("--draw read the photo a second time")
+
+    monkeypatch.setattr(logobrand.images, "_decode_bytes", counting_decode)
+    monkeypatch.setattr(logobrand.plotting, "load_image", read_again)
+    drawn = tmp_path / "drawn"
+    code = main(["predict", "--model", str(cam_model), "--draw", str(drawn), str(photos)])
+    captured = capsys.readouterr()
+    assert code == 0 and "drew 2 photo(s)" in captured.err, captured.err
+    assert captured.out == expected  # the same results as --boxes
+    assert sorted(Path(name).name for name in decoded) == ["a.png", "b.jpg"]  # once each
+    assert sorted(p.name for p in drawn.iterdir()) == ["a.jpg", "b.jpg"]
+    with Image.open(drawn / "a.jpg") as img:
+        assert img.size == (96, 64)
+
+
+def test_full_pixels_of_a_photo_decoded_at_reduced_scale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logobrand.images
+    from logobrand.inference.decode import decode_photo
+
+    photo = np.zeros((256, 320, 3), np.uint8)
+    photo[64:192, 80:240] = (200, 30, 30)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=95)
+    data = buffer.getvalue()
+    (tmp_path / "big.jpg").write_bytes(data)
+    pre = Preprocessing(input_size=32)
+    plain = decode_photo(tmp_path / "big.jpg", pre)  # decoded at 1/8 scale for the model
+    reads: list[int] = []
+    real_read = logobrand.images._read_source
+
+    def counting_read(*args: Any) -> bytes:
+        reads.append(1)
+        return real_read(*args)
+
+    monkeypatch.setattr(logobrand.images, "_read_source", counting_read)
+    full = decode_photo(tmp_path / "big.jpg", pre, full_pixels=True)
+    np.testing.assert_array_equal(full.x, plain.x)  # the same model input
+    assert plain.pixels is None and full.size == plain.size == (320, 256)
+    assert full.pixels is not None and full.pixels.shape == (256, 320, 3)
+    np.testing.assert_array_equal(full.pixels, logobrand.images.load_image(data))
+    assert reads == [1]  # read once, decoded twice (reduced for the model, full to draw)
+
+
+@pytest.mark.torch
 def test_gallery_brand_has_no_box_but_the_same_decision(cam_model: Path) -> None:
     clf = LogoClassifier.from_pretrained(cam_model, threads=1)
     green = np.zeros((48, 48, 3), np.uint8)

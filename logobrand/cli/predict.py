@@ -90,8 +90,9 @@ def _format_result(result: Prediction | Failure) -> str:
 class _BoxStream:
     """``predict --boxes/--draw``: predictions with boxes, drawn into ``--draw`` when asked.
 
-    Each source is remembered until its result comes back (results come in source order), so
-    that its photo can be read again and drawn; drawings that fail are counted.
+    With ``--draw`` the stream keeps each photo's full-resolution pixels (decoded once) and
+    hands them over with its result; each source is remembered until its result comes back
+    (results come in source order), to name its drawing. Drawings that fail are counted.
     """
 
     def __init__(self, clf: LogoClassifier, args: argparse.Namespace) -> None:
@@ -119,18 +120,26 @@ class _BoxStream:
 
             policy = SERVER_POLICY
         stream = self.clf.prediction_stream(
-            top_k=self.args.top_k, boxes=True, fetch_policy=policy
-        ).predict_many(
-            self._tee(sources),
-            batch_size=self.args.batch_size,
-            workers=self.args.workers or default_workers(),
-            progress=progress,
-            total=total,
+            top_k=self.args.top_k,
+            boxes=True,
+            fetch_policy=policy,
+            full_pixels=self.args.draw is not None,
         )
+        batching: dict[str, Any] = {
+            "batch_size": self.args.batch_size,
+            "workers": self.args.workers or default_workers(),
+            "progress": progress,
+            "total": total,
+        }
+        if self.args.draw is None:
+            yield from stream.predict_many(sources, **batching)
+            return
+        # the photo decoded for the model is drawn on: no second decode (or download)
+        pairs = stream.predict_many_with_pixels(self._tee(sources), **batching)
         try:
-            for result in stream:
+            for result, pixels in pairs:
                 source = self.pending.popleft()
-                if self.args.draw is not None and result.ok:
+                if result.ok:
                     try:
                         save_drawing(
                             source,
@@ -138,15 +147,14 @@ class _BoxStream:
                             self.args.draw,
                             taken=self.taken,
                             fetch_policy=policy,
+                            pixels=pixels,
                         )
                         self.drawn += 1
                     except (LogoBrandError, OSError) as exc:
                         self.draw_failures.append(f"{source} ({exc})")
                 yield result
         finally:
-            close = getattr(stream, "close", None)
-            if callable(close):
-                close()  # stops the pipeline's threads when the caller stops early
+            pairs.close()  # stops the pipeline's threads when the caller stops early
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

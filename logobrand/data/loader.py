@@ -28,7 +28,7 @@ from typing import Any, Protocol, SupportsIndex
 import numpy as np
 from numpy.typing import NDArray
 
-from logobrand.errors import ImageDecodeError, InvalidArgumentError
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +133,7 @@ class BatchLoader:
             ("num_workers", num_workers, 0),
             ("prefetch", prefetch, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_int(name, value, low)
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle

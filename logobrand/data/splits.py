@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from logobrand.data.base import FileDataset, Sample, as_samples
-from logobrand.errors import ImageDecodeError, InvalidArgumentError
+from logobrand.errors import ImageDecodeError, InvalidArgumentError, check_int
 from logobrand.images import load_image
 
 logger = logging.getLogger(__name__)
@@ -337,8 +337,7 @@ def _split(
     groups: Sequence[Hashable] | None,
 ) -> tuple[list[list[int]], list[list[Sample]]]:
     """:func:`stratified_split_indices`, plus the label conflicts found while grouping."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidArgumentError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = check_int("seed", seed, 0)
     samples = as_samples(data)
     shares = _check_fractions(fractions)
     conflicts: list[list[Sample]] = []

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 import cv2
 import numpy as np
 
-from logobrand.errors import InvalidArgumentError
+from logobrand.errors import InvalidArgumentError, check_int
 from logobrand.images import ImageInput
 from logobrand.inference.prediction import Failure, LogoBox, Prediction
 from logobrand.inference.runner import BOX_MAPS, LOGITS, HasRunner, OnnxModel, as_model
@@ -149,8 +149,7 @@ def cam_boxes(
     """
     width, height = _check_size(image_size)
     threshold = _check_threshold(threshold)
-    if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 0:
-        raise InvalidArgumentError(f"max_boxes must be an integer >= 0, got {max_boxes!r}")
+    max_boxes = check_int("max_boxes", max_boxes, 0)
     if interpolation not in _INTERPOLATIONS:
         raise InvalidArgumentError(
             f"interpolation must be one of {sorted(_INTERPOLATIONS)}, got {interpolation!r}"
@@ -295,8 +294,7 @@ def head_boxes(
     """
     width, height = _check_size(image_size)
     threshold = _check_threshold(threshold)
-    if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 0:
-        raise InvalidArgumentError(f"max_boxes must be an integer >= 0, got {max_boxes!r}")
+    max_boxes = check_int("max_boxes", max_boxes, 0)
     if vote_iou is not None and (
         isinstance(vote_iou, bool)
         or not isinstance(vote_iou, (int, float))

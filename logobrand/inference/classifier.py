@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import InvalidArgumentError, ModelFormatError, check_int
 from logobrand.images import ImageInput, check_image_iterable
 from logobrand.inference.config import ModelConfig, copy_model_files, write_model_dir
 from logobrand.inference.decode import decode_photo, draft_size
@@ -417,7 +417,7 @@ class LogoClassifier:
             >>> # clf.predict("photo.jpg", top_k=3).brand
             >>> # 'heineken'
         """
-        _check_top_k(top_k)
+        top_k = check_int("top_k", top_k, 0)
         return self.prediction_stream(top_k=top_k, boxes=boxes).predict(image)
 
     def predict_batch(
@@ -467,15 +467,13 @@ class LogoClassifier:
             >>> # [r.brand for r in results if r.ok]
         """
         check_image_iterable(images)
-        _check_top_k(top_k)
-        for name, value in (("batch_size", batch_size), ("workers", workers)):
-            if value is None and name == "workers":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
-            if name == "workers" and value > MAX_THREADS:
+        top_k = check_int("top_k", top_k, 0)
+        batch_size = check_int("batch_size", batch_size, 1)
+        if workers is not None:
+            workers = check_int("workers", workers, 1)
+            if workers > MAX_THREADS:
                 raise InvalidArgumentError(
-                    f"workers must be at most {MAX_THREADS} decoding threads, got {value}"
+                    f"workers must be at most {MAX_THREADS} decoding threads, got {workers}"
                 )
         if total is not None and (
             isinstance(total, bool) or not isinstance(total, int) or total < 0
@@ -494,6 +492,7 @@ class LogoClassifier:
         boxes: bool = False,
         box_threshold: float | None = None,
         fetch_policy: FetchPolicy | None = None,
+        full_pixels: bool = False,
     ) -> PredictionStream:
         """The one prediction stream (:mod:`logobrand.inference.stream`) that :meth:`predict`,
         :meth:`predict_batch` and the integrations use: decode, run and decide.
@@ -504,6 +503,10 @@ class LogoClassifier:
             box_threshold: The box threshold (default: that of the box source, see
                 :mod:`logobrand.inference.boxes`).
             fetch_policy: As in :meth:`predict_batch`.
+            full_pixels: Keep each photo's full-resolution pixels, for
+                :meth:`PredictionStream.predict_many_with_pixels
+                <logobrand.inference.stream.PredictionStream.predict_many_with_pixels>`
+                (drawing on the photos); needs ``boxes=True`` when the model reads words.
 
         Raises:
             InvalidArgumentError: ``boxes=True`` with a model that cannot localise.
@@ -522,6 +525,7 @@ class LogoClassifier:
             draft=self._draft_size,
             words=self._words,
             brand_texts=self._brand_texts,
+            full_pixels=full_pixels,
         )
 
     # -- few-shot brands (logic in logobrand.inference.gallery) --------------------------------
@@ -731,11 +735,6 @@ def default_workers() -> int:
     for the model, which costs several times more CPU per photo than decoding it.
     """
     return max(1, usable_cpu_count() - 1)
-
-
-def _check_top_k(top_k: int) -> None:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise InvalidArgumentError(f"top_k must be an integer >= 0, got {top_k!r}")
 
 
 __all__ = [

@@ -29,14 +29,14 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logobrand._atomic_dir import backups_of, recover_dir, replace_dir
 from logobrand._io import _UMASK, _fsync_dir, atomic_write_json
-from logobrand.errors import InvalidArgumentError, LogoBrandError, ModelFormatError, output_error
+from logobrand.errors import InvalidArgumentError, ModelFormatError
 from logobrand.inference.prediction import NO_LOGO
 from logobrand.models.registry import Preprocessing
 
@@ -363,9 +363,6 @@ def _is_plain_file_name(name: str) -> bool:
 # Atomic directory replacement
 # ----------------------------------------------------------------------------------------------
 
-_TMP_TAG = ".tmp-"
-_OLD_TAG = ".old-"
-
 
 def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
     """Create or replace ``directory`` atomically with what ``writer`` puts in a fresh folder.
@@ -414,13 +411,8 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
                 f"{target} exists and is not a model directory (no {CONFIG_NAME}); refusing to "
                 "replace it: choose a new or empty folder"
             )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=target.parent))
-    except OSError as exc:
-        raise output_error(target, exc) from exc
-    try:
-        writer(tmp)
+
+    def finish(tmp: Path) -> None:
         carried = _carry_user_files(target, tmp) if target.is_dir() else set()
         for path in tmp.iterdir():
             if path.is_file() and path.name not in carried:
@@ -428,12 +420,8 @@ def write_model_dir(directory: str | os.PathLike[str], writer: Callable[[Path], 
             _fsync_file(path)
         tmp.chmod(0o777 & ~_UMASK)
         _fsync_dir(tmp)
-        _swap_into_place(tmp, target)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, LogoBrandError):
-            raise output_error(target, exc) from exc
-        raise
+
+    replace_dir(target, writer, finish=finish)
     return given
 
 
@@ -461,35 +449,9 @@ def _carry_user_files(old: Path, new: Path) -> set[str]:
     return carried
 
 
-def _swap_into_place(new: Path, target: Path) -> None:
-    parent = target.parent
-    if not target.exists():
-        os.replace(new, target)
-        _fsync_dir(parent)
-        return
-    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}{_OLD_TAG}", dir=parent))
-    backup.rmdir()  # only reserve a unique name
-    os.replace(target, backup)  # step 1: previous copy -> backup
-    try:
-        os.replace(new, target)  # step 2: new copy -> target
-    except BaseException:
-        os.replace(backup, target)  # roll back step 1
-        raise
-    _fsync_dir(parent)
-    shutil.rmtree(backup, ignore_errors=True)  # step 3: drop the previous copy
-
-
 def leftover_backups(directory: str | os.PathLike[str]) -> list[Path]:
     """Return backups of ``directory`` left by an interrupted swap, newest first."""
-    target = Path(directory)
-    if not target.parent.is_dir():
-        return []
-    found = [
-        p
-        for p in target.parent.glob(f".{target.name}{_OLD_TAG}*")
-        if p.is_dir() and (p / CONFIG_NAME).exists()
-    ]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    return backups_of(Path(directory), CONFIG_NAME)
 
 
 def recover_model_dir(directory: str | os.PathLike[str]) -> Path | None:
@@ -510,17 +472,7 @@ def recover_model_dir(directory: str | os.PathLike[str]) -> Path | None:
         True
     """
     target = Path(directory)
-    backups = leftover_backups(target)
-    if not target.exists() and backups:
-        os.replace(backups.pop(0), target)
-        _fsync_dir(target.parent)
-    if target.exists():
-        for old in backups:
-            shutil.rmtree(old, ignore_errors=True)
-    if target.parent.is_dir():
-        for tmp in target.parent.glob(f".{target.name}{_TMP_TAG}*"):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target if target.exists() else None
+    return target if recover_dir(target, CONFIG_NAME, remove_tmp=True) else None
 
 
 def read_json_file(path: Path, *, if_missing: str, if_invalid: str) -> Any:

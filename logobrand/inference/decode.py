@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from logobrand.images import ImageInput, load_image_sized
+from logobrand.images import ImageInput, load_image_sized, load_image_sized_full
 from logobrand.inference.views import make_views
 from logobrand.models.registry import Preprocessing
 from logobrand.transforms import preprocess
@@ -63,7 +63,8 @@ class Photo:
             (:func:`~logobrand.inference.views.make_views`).
         size: ``(width, height)`` of the photo at full resolution (boxes are in its pixels).
         pixels: The decoded photo, its longer side at most ``keep_pixels``, when the stream
-            reads text in it (:mod:`logobrand.inference.words`); else ``None``.
+            reads text in it (:mod:`logobrand.inference.words`); at full resolution with
+            ``full_pixels`` (to draw on it: ``predict --draw``); else ``None``.
     """
 
     x: np.ndarray
@@ -79,6 +80,7 @@ def decode_photo(
     draft: int | None = -1,
     fetch_policy: FetchPolicy | None = None,
     keep_pixels: int | None = None,
+    full_pixels: bool = False,
 ) -> Photo:
     """Decode one photo into its :class:`Photo` record.
 
@@ -92,6 +94,9 @@ def decode_photo(
         fetch_policy: For URL inputs, as in :func:`~logobrand.images.load_image`.
         keep_pixels: Keep the decoded pixels in the record, the longer side shrunk to at most
             this many pixels (for reading text); ``None`` keeps none.
+        full_pixels: Keep the decoded pixels at full resolution (for drawing on the photo).
+            The source is read once; a photo decoded at reduced scale for the model is
+            decoded again, at full size, from the same bytes. Overrides ``keep_pixels``.
 
     Raises:
         ImageDecodeError: The input is not a decodable image (the message names it).
@@ -101,10 +106,15 @@ def decode_photo(
         draft = draft_size(pre)
     if draft is not None and crop is not None:
         draft = math.ceil(draft / crop)
-    pixels, size = load_image_sized(image, draft_size=draft, fetch_policy=fetch_policy)
-    x = preprocess(pixels, pre) if crop is None else make_views(pixels, pre, crop)
     kept = None
-    if keep_pixels is not None:
+    if full_pixels:
+        pixels, size, kept = load_image_sized_full(
+            image, draft_size=draft, fetch_policy=fetch_policy
+        )
+    else:
+        pixels, size = load_image_sized(image, draft_size=draft, fetch_policy=fetch_policy)
+    x = preprocess(pixels, pre) if crop is None else make_views(pixels, pre, crop)
+    if keep_pixels is not None and not full_pixels:
         scale = keep_pixels / max(pixels.shape[:2])
         kept = pixels
         if scale < 1:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import InvalidArgumentError, ModelFormatError, check_int
 from logobrand.images import ImageInput
 from logobrand.inference.boxes import head_boxes
 from logobrand.inference.decode import decode_input
@@ -235,8 +235,7 @@ def fit_whitening(
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise InvalidArgumentError(f"whitening needs (N, D) embeddings with N >= 2, got {x.shape}")
-    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
-        raise InvalidArgumentError(f"dims must be an integer >= 1, got {dims!r}")
+    dims = check_int("dims", dims, 1)
     if not shrink > 0:
         raise InvalidArgumentError(f"shrink must be > 0, got {shrink!r}")
     center = x.mean(axis=0)
@@ -427,8 +426,7 @@ def embed_images(
             skipped silently).
         InvalidArgumentError: ``batch_size`` < 1 or an unknown ``kind``.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, 1)
     runner = as_model(model)
     if kind is None:
         kind = default_kind(runner)

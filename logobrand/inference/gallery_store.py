@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from logobrand._io import atomic_write_bytes, atomic_write_json
-from logobrand.errors import InvalidArgumentError, ModelFormatError
+from logobrand.errors import InvalidArgumentError, ModelFormatError, check_int
 from logobrand.inference.config import read_json_file
 from logobrand.inference.embedding import (
     BOX_CROPS,
@@ -130,8 +130,7 @@ class Gallery:
         texts: Sequence[Sequence[str]] = (),
         model_probe: np.ndarray | None = None,
     ) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise InvalidArgumentError(f"dim must be an integer >= 1, got {dim!r}")
+        dim = check_int("dim", dim, 1)
         refs = (
             np.zeros((0, dim), np.float32)
             if references is None

@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from logobrand.errors import ImageDecodeError, InvalidArgumentError, ModelFormatError, missing_extra
+from logobrand.errors import (
+    ImageDecodeError,
+    InvalidArgumentError,
+    ModelFormatError,
+    check_int,
+    missing_extra,
+)
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:
@@ -273,8 +279,7 @@ def calibration_batch(
     Raises:
         InvalidArgumentError: ``limit`` < 1, or no photo could be decoded.
     """
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidArgumentError(f"limit must be an integer >= 1, got {limit!r}")
+    limit = check_int("limit", limit, 1)
     inputs: list[np.ndarray] = []
     skipped: list[str] = []
     for image in photos:

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from logobrand.errors import InvalidArgumentError
+from logobrand.errors import InvalidArgumentError, check_int
 from logobrand.images import describe_source
 from logobrand.inference.prediction import Failure
 
@@ -144,12 +144,6 @@ def _list_dir(folder: Path) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
-def _check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
 def run_pipeline(
     session_runner: Callable[[np.ndarray], np.ndarray],
     sources: Iterable[S],
@@ -245,9 +239,9 @@ def run_stream(
         Exception: Whatever ``run_batch`` raises (a model error is not a per-item
             problem, so it stops the run).
     """
-    _check_positive("batch_size", batch_size)
-    _check_positive("workers", workers)
-    _check_positive("prefetch", prefetch)
+    batch_size = check_int("batch_size", batch_size, 1)
+    workers = check_int("workers", workers, 1)
+    prefetch = check_int("prefetch", prefetch, 1)
     if total is None and hasattr(sources, "__len__"):
         total = len(sources)  # type: ignore[arg-type]
 

@@ -22,12 +22,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from logobrand.errors import InvalidArgumentError
 from logobrand.images import ImageInput, describe_source
 from logobrand.inference.boxes import (
     CELL_SCORES,
@@ -106,6 +107,10 @@ class PredictionStream:
         words: The words-rule settings (:mod:`logobrand.inference.words`), or ``None`` (never
             with a gallery with brands, nor with boxes).
         brand_texts: The trained brands' texts the words rule looks for.
+        full_pixels: Keep each photo's pixels at full resolution, for
+            :meth:`predict_many_with_pixels` (``predict --draw`` draws on them instead of
+            decoding the photo again). Not with the words rule (which reads its own, smaller
+            pixels).
     """
 
     model: OnnxModel
@@ -120,6 +125,7 @@ class PredictionStream:
     draft: int | None = -1
     words: WordsSettings | None = None
     brand_texts: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    full_pixels: bool = False
 
     def __post_init__(self) -> None:
         if self.gallery is not None and len(self.gallery) == 0:
@@ -127,6 +133,11 @@ class PredictionStream:
         if self.gallery is not None or self.boxes:
             object.__setattr__(self, "views", None)
             object.__setattr__(self, "words", None)
+        if self.full_pixels and self.words is not None:
+            raise InvalidArgumentError(
+                "full_pixels cannot be combined with the words rule (it reads its own, "
+                "smaller pixels); ask for boxes=True, which turns the words rule off"
+            )
         if self.boxes:
             check_can_localise(self.model)
 
@@ -142,6 +153,7 @@ class PredictionStream:
             draft=self.draft,
             fetch_policy=self.fetch_policy,
             keep_pixels=None if self.words is None else READ_SIDE,
+            full_pixels=self.full_pixels,
         )
 
     def run(self, photos: Sequence[Photo]) -> list[Scores]:
@@ -280,6 +292,49 @@ class PredictionStream:
             progress=progress,
             total=total,
         )
+
+    def predict_many_with_pixels(
+        self,
+        images: Iterable[Any],
+        *,
+        batch_size: int,
+        workers: int,
+        progress: bool = False,
+        total: int | None = None,
+    ) -> Generator[tuple[Prediction | Failure, np.ndarray | None], None, None]:
+        """:meth:`predict_many`, each result paired with its photo's full-resolution pixels
+        (``None`` for a failure), decoded once: what ``predict --draw`` draws on.
+
+        Needs ``full_pixels=True``. Only the photos in flight hold pixels: those of the batch
+        being yielded and of the batches decoded ahead (as in
+        :func:`~logobrand.inference.pipeline.run_stream`); drop each pair once used.
+
+        Raises:
+            InvalidArgumentError: The stream was not made with ``full_pixels=True``.
+        """
+        if not self.full_pixels:
+            raise InvalidArgumentError(
+                "predict_many_with_pixels needs a stream made with full_pixels=True"
+            )
+
+        def paired(source: str, scores: Scores) -> tuple[Prediction, np.ndarray | None]:
+            return self.decide(source, scores), scores.pixels
+
+        inner = run_stream(
+            self.run,
+            images,
+            self.decode,
+            batch_size,
+            workers,
+            make_result=paired,
+            progress=progress,
+            total=total,
+        )
+        try:
+            for result in inner:
+                yield result if isinstance(result, tuple) else (result, None)
+        finally:
+            inner.close()  # stops the decoding threads when the caller stops early
 
 
 __all__ = ["PredictionStream", "Scores"]

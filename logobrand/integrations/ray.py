@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logobrand.errors import InvalidArgumentError, ModelFormatError, missing_extra
+from logobrand.errors import InvalidArgumentError, ModelFormatError, check_int, missing_extra
 from logobrand.images_fetch import SERVER_POLICY, FetchPolicy
 from logobrand.inference.classifier import BUNDLED_MODELS, DEFAULT_BATCH_SIZE
 from logobrand.inference.onnx import usable_cpu_count
@@ -316,8 +316,7 @@ def predict_dataset(
         ("cpus_per_actor", cpus_per_actor),
         ("rows_per_call", rows_per_call),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(name, value, 1)
     model_path = model_argument(model)
     if isinstance(keep_cols, str):
         raise InvalidArgumentError("keep_cols must be a list of column names, not a string")

@@ -29,8 +29,6 @@ import json
 import logging
 import os
 import random
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from logobrand._atomic_dir import recover_dir, replace_dir
 from logobrand._io import atomic_write_bytes, atomic_write_text
-from logobrand.errors import InvalidArgumentError, LogoBrandError, ModelFormatError, output_error
+from logobrand.errors import InvalidArgumentError, ModelFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +50,6 @@ STATE_JSON = "trainer_state.json"
 """File name of the JSON half of a training state."""
 STATE_FORMAT_VERSION = 1
 """Version of the training-state format written by this module."""
-
-_TMP_TAG = ".tmp-"
-_OLD_TAG = ".old-"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -492,48 +488,15 @@ def replace_state_dir(directory: str | os.PathLike[str], writer: Callable[[Path]
                 f"{target} exists and holds no {STATE_JSON}; refusing to replace an unrelated "
                 "folder: choose a new or empty checkpoint directory"
             )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}", dir=target.parent))
-    except OSError as exc:
-        raise output_error(target, exc) from exc
-    try:
-        writer(tmp)
-        if not target.exists():
-            os.replace(tmp, target)
-            return target
-        backup = Path(tempfile.mkdtemp(prefix=f".{target.name}{_OLD_TAG}", dir=target.parent))
-        backup.rmdir()
-        os.replace(target, backup)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            os.replace(backup, target)
-            raise
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, LogoBrandError):
-            raise output_error(target, exc) from exc
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+    replace_dir(target, writer)
     return target
 
 
 def _recover(target: Path) -> None:
-    parent = target.parent
-    if not parent.is_dir():
-        return
-    backups = sorted(
-        (p for p in parent.glob(f".{target.name}{_OLD_TAG}*") if (p / STATE_JSON).exists()),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    if not target.exists() and backups:
-        logger.warning("restoring %s from %s (an earlier save was interrupted)", target, backups[0])
-        os.replace(backups.pop(0), target)
-    if target.exists():
-        for old in backups:
-            shutil.rmtree(old, ignore_errors=True)
+    def tell(backup: Path) -> None:
+        logger.warning("restoring %s from %s (an earlier save was interrupted)", target, backup)
+
+    recover_dir(target, STATE_JSON, remove_tmp=False, on_restore=tell)
 
 
 def find_training_state(path: str | os.PathLike[str]) -> Path:
