@@ -373,7 +373,7 @@ def _check_cluster_cpus(wanted: int) -> None:
 
     if not ray.is_initialized():
         return
-    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call,unused-ignore]
     total = int(resources.get("CPU", 0))
     if total and wanted > total:
         raise InvalidArgumentError(
