@@ -270,6 +270,30 @@ def _views_rule(
     return [str(n) for n in names[rows, view]], scores[rows, view]
 
 
+def _with_words(
+    clf: LogoClassifier, paths: list[Path], names: list[str], said: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """The words rule on top of the views rule: photos left without a brand whose best brand
+    reaches ``look`` are read, and a brand read answers when the whole photo gives it at
+    least ``floor`` (logobrand.inference.words)."""
+    from logobrand.inference.calibrate import read_photo_text
+    from logobrand.inference.words import brand_from_words, brands_read, load_brand_texts
+
+    assert clf.config.words is not None
+    floor, look = float(clf.config.words["floor"]), float(clf.config.words["look"])
+    texts = load_brand_texts(clf.directory, clf.labels)
+    _, scores, probs = _brand_scores(clf, paths)
+    names, said = list(names), said.copy()
+    for i, path in enumerate(paths):
+        if said[i] or scores[i] < look:
+            continue
+        read = brands_read(read_photo_text(clf.text_reader, path), texts)
+        brand = brand_from_words(probs[i], clf.labels, read, floor)
+        if brand is not None:
+            names[i], said[i] = brand, True
+    return names, said
+
+
 def _trained_on(config: dict[str, Any], data_root: Path) -> set[Path]:
     """The photos of ``shared/data`` a model's training and validation parts used.
 
@@ -357,28 +381,50 @@ def compare_rows(data_root: Path, models: list[Path]) -> list[dict[str, Any]]:
         print("row done:", json.dumps(row), flush=True)
         if clf.config.views is None:
             continue
-        threshold = float(clf.config.views["threshold"])
-        row = {**row, "model": f"{directory} + views", "threshold": threshold}
-        for part, (paths, truth) in parts.items():
-            all_scores, all_names = _view_scores(clf, paths)
-            names, scores = _views_rule(all_scores, all_names, threshold)
-            logo = [i for i, t in enumerate(truth) if t != NO_LOGO]
-            row[f"{part}_top1"] = float(np.mean([names[i] == truth[i] for i in logo]))
-            _, precision, recall = views_curve(all_scores, all_names, truth)
-            for target in (0.95, 0.98, 0.99):
-                ok = precision >= target
-                row[f"{part}_R@{target}"] = float(recall[ok].max()) if ok.any() else 0.0
-            row[f"{part}_cal_P"], row[f"{part}_cal_R"] = _at_threshold(
-                truth, names, scores, threshold
+        view_rows: list[dict[str, Any]] = [{**row, "model": f"{directory} + views", "views": 1}]
+        if clf.config.words is not None:
+            view_rows.append({**row, "model": f"{directory} + words", "words": 1})
+            view_rows.append(
+                {**row, "model": f"{directory} + views + words", "views": 1, "words": 1}
             )
-        for key, paths in (
-            ("fp_other", [s.path for s in other_test]),
-            ("fp_fl27", fl27_other),
-        ):
-            _, scores = _views_rule(*_view_scores(clf, paths), threshold)
-            row[key] = float(np.mean(scores >= threshold))
-        rows.append(row)
-        print("row done:", json.dumps(row), flush=True)
+        for vrow in view_rows:
+            looks = bool(vrow.get("views"))
+            threshold = float(clf.config.views["threshold"]) if looks else clf.config.threshold
+            vrow["threshold"] = threshold
+            for part, (paths, truth) in parts.items():
+                if looks:
+                    all_scores, all_names = _view_scores(clf, paths)
+                    names, scores = _views_rule(all_scores, all_names, threshold)
+                else:
+                    names, scores, _ = _brand_scores(clf, paths)
+                said = scores >= threshold
+                if vrow.get("words"):
+                    names, said = _with_words(clf, paths, names, said)
+                logo = [i for i, t in enumerate(truth) if t != NO_LOGO]
+                vrow[f"{part}_top1"] = float(np.mean([names[i] == truth[i] for i in logo]))
+                for target in (0.95, 0.98, 0.99):  # swept: only without words
+                    vrow[f"{part}_R@{target}"] = float("nan")
+                    if not vrow.get("words"):
+                        _, precision, recall = views_curve(all_scores, all_names, truth)
+                        ok = precision >= target
+                        vrow[f"{part}_R@{target}"] = float(recall[ok].max()) if ok.any() else 0.0
+                hits = sum(1 for i in range(len(truth)) if said[i] and names[i] == truth[i])
+                vrow[f"{part}_cal_P"] = hits / max(1, int(said.sum()))
+                vrow[f"{part}_cal_R"] = hits / max(1, len(logo))
+            for key, paths in (
+                ("fp_other", [s.path for s in other_test]),
+                ("fp_fl27", fl27_other),
+            ):
+                if looks:
+                    names, scores = _views_rule(*_view_scores(clf, paths), threshold)
+                else:
+                    names, scores, _ = _brand_scores(clf, paths)
+                said = scores >= threshold
+                if vrow.get("words"):
+                    names, said = _with_words(clf, paths, names, said)
+                vrow[key] = float(np.mean(said))
+            rows.append(vrow)
+            print("row done:", json.dumps(vrow), flush=True)
     return rows
 
 

@@ -89,7 +89,7 @@ class LogoClassifier:
         self._draft_size: int | None = draft_size(config.preprocessing)
         self._threads: int | None = None  # ONNX Runtime threads asked for (None: all cores)
         self._text_reader: TextReader | None = None  # made on first use (gallery texts)
-        self._views: ViewsSettings | None = None  # closer looks (the "accurate" preset)
+        self._views: ViewsSettings | None = None  # closer looks (views=True)
         self._words: WordsSettings | None = None  # trained brands' names read (the same)
         self._brand_texts: dict[str, tuple[str, ...]] = {}
 
@@ -117,8 +117,9 @@ class LogoClassifier:
                 default: :meth:`predict_batch` decodes photos on the same cores, and spinning
                 threads would take their CPU time.
             views: Closer looks (:mod:`logobrand.inference.views`): photos the model is unsure
-                of are scored again in four corner crops. Default: on for the ``"accurate"``
-                preset only. Needs a model whose ``config.json`` holds calibrated ``views``.
+                of are scored again in four corner crops. Default: off (on the bundled model
+                they did not pay on validation photos; see ``docs/benchmarks.rst``). Needs a
+                model whose ``config.json`` holds calibrated ``views``.
             words: Read the trained brands' names (:mod:`logobrand.inference.words`) in photos
                 still without a brand. Default: on for the ``"accurate"`` preset only. Needs
                 the ``ocr`` extra and a model whose ``config.json`` holds calibrated ``words``.
@@ -140,7 +141,7 @@ class LogoClassifier:
         directory = resolve_model_dir(name_or_dir)
         config = ModelConfig.load(directory)
         if views is None:
-            views = name_or_dir == "accurate"
+            views = False
         if words is None:
             words = name_or_dir == "accurate" and config.words is not None
         for wanted, setting, name in (

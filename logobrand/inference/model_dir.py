@@ -21,8 +21,8 @@ FAST_MODEL_DIR = Path(__file__).resolve().parent.parent / "_fast"
 
 PRESET_DESCRIPTIONS = {
     "default": "EfficientNet-Lite0, float32: the bundled model",
-    "accurate": "'default' with closer looks: photos it is unsure of are scored again in four "
-    "corner crops (logobrand.inference.views)",
+    "accurate": "'default' reading the brands' names (the ocr extra) in photos it leaves "
+    "without a brand (logobrand.inference.words)",
     "fast": "int8 copy of 'default': about 1.7x the photos per second, same accuracy here",
 }
 """One line per bundled preset (``logobrand models`` shows them)."""
@@ -32,8 +32,9 @@ BUNDLED_MODELS = {
     "accurate": DEFAULT_MODEL_DIR,
     "fast": FAST_MODEL_DIR,
 }
-"""The bundled presets: ``"default"`` (float32), ``"accurate"`` (the same model with closer
-looks, see :mod:`logobrand.inference.views`) and ``"fast"`` (its int8 copy: about 1.7x the
+"""The bundled presets: ``"default"`` (float32), ``"accurate"`` (the same model, reading the
+trained brands' names in photos it leaves without a brand, see
+:mod:`logobrand.inference.words`) and ``"fast"`` (its int8 copy: about 1.7x the
 photos per second on CPUs with VNNI, same accuracy here; see ``docs/benchmarks.rst``)."""
 
 

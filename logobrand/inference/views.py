@@ -14,7 +14,7 @@ often high by chance), so it is chosen on validation photos by :func:`views_curv
 in ``config.json`` (``views``). Nothing here needs torch.
 
 Example:
-    >>> # clf = LogoClassifier.from_pretrained("accurate")  # the bundled model, views on
+    >>> # clf = LogoClassifier.from_pretrained("default", views=True)  # closer looks on
     >>> # clf.predict("photo.jpg").brand
 """
 

@@ -561,8 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--calibrate-words",
         metavar="MODEL_DIR",
-        help="choose the words rule of this model (closer looks on) on the validation photos, "
-        "save, and exit (the ocr extra)",
+        help="choose the words rule of this model on the validation photos, save, and exit "
+        "(the ocr extra)",
     )
     parser.add_argument(
         "--list",
@@ -591,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from logobrand.inference import LogoClassifier
         from logobrand.inference.calibrate import calibrate_words
 
-        clf = LogoClassifier.from_pretrained(args.calibrate_words, views=True)
+        clf = LogoClassifier.from_pretrained(args.calibrate_words, views=False, words=False)
         words = calibrate_words(clf, validation_photos(args.data_root), progress=True)
         words.config(clf.config).save(args.calibrate_words)
         print(
