@@ -20,8 +20,8 @@ quality 90; a quarter of them stored rotated with an EXIF orientation tag). Ever
 ``../shared/data`` is <= 512 px, hence the enlargement; the table says so.
 
 Model: ``--model DIR`` (repeatable: rows (b) and (c) per model); default: the bundled presets
-``default`` (float32), ``fast`` (int8) and ``accurate`` (``default`` with closer looks; row
-(c) only) when they exist, else an untrained
+``default`` (float32), ``fast`` (int8) and ``accurate`` (``default`` reading the brands'
+names; row (c) only) when they exist, else an untrained
 ``efficientnet_lite0`` (ImageNet trunk, 33 classes) saved with ``save_model_dir`` into a temp
 dir (speed does not depend on weights). Row (a) is measured once, with the first model's
 architecture (its safetensors weights, ``--eager-weights``, or random weights).
@@ -397,9 +397,9 @@ def default_models(workdir: Path) -> list[tuple[Path, str]]:
         models = [(DEFAULT_MODEL_DIR, "bundled default (float32)")]
         if (FAST_MODEL_DIR / "config.json").is_file():
             models.append((FAST_MODEL_DIR, "bundled fast (its int8 copy)"))
-        if "views" in json.loads((DEFAULT_MODEL_DIR / "config.json").read_text()):
-            # a preset name, not a folder: from_pretrained("accurate") turns closer looks on
-            models.append((Path("accurate"), "bundled accurate (default + closer looks)"))
+        if "words" in json.loads((DEFAULT_MODEL_DIR / "config.json").read_text()):
+            # a preset name, not a folder: from_pretrained("accurate") reads the brands' names
+            models.append((Path("accurate"), "bundled accurate (default + words)"))
         return models
     return [untrained_model(workdir)]
 
@@ -653,7 +653,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
             if row_key not in wanted or (row_key == "a" and index > 0):
                 continue  # one eager row: its speed does not depend on the preset
             if row_key != "c" and str(model_dir) == "accurate":
-                continue  # closer looks are a pipeline setting: rows (a), (b) = default's
+                continue  # reading names is a pipeline setting: rows (a), (b) = default's
             name = f"({row_key}){tag}"
             job = {**base, "model": str(model_dir)}
             if row_key == "a":
